@@ -1,0 +1,167 @@
+"""The service configuration: one YAML file, validated by these models.
+
+Every field has a description; ``affectedge config-reference`` turns them into docs/config-reference.md.
+Errors are reported as ``FILE:LINE: key.path: message``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .config_base import ConfigPath, StrictModel
+from .config_yaml import load_located_yaml
+from .errors import ConfigError
+from .perception.physiology import PhysiologyConfig
+from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
+from .types import MODALITIES
+
+
+class DeviceConfig(StrictModel):
+    id: str = Field("affectedge-1", description="Device id: used in MQTT client id and topics. Lowercase letters, digits, '-' and '_'.")
+    subject_id: Optional[str] = Field(None, description="Who the device watches (kept on the device; only a keyed pseudonym of it is ever published).")
+
+    @field_validator("id")
+    @classmethod
+    def _id_charset(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", v):
+            raise ValueError("must be 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit")
+        return v
+
+
+class WindowConfig(StrictModel):
+    length_s: float = Field(0.2, ge=0.05, le=10.0, description="Fusion window length in seconds (CALMED labels every 200 ms).")
+    smoothing_tau_s: float = Field(1.0, ge=0.0, le=60.0, description="Time constant of the exponential smoothing across windows, in seconds; 0 disables smoothing.")
+    reset_after_s: float = Field(5.0, gt=0.0, description="After this long without data the smoothing starts afresh instead of resuming from stale state.")
+    allowed_lateness_s: float = Field(0.5, ge=0.0, le=10.0, description="Live runs: how long a window stays open for late samples after its end. Later samples are counted and dropped.")
+
+
+class FusionConfig(StrictModel):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"face": 1.0, "voice": 0.6, "physiology": 0.8},
+        description="Per-modality weight; each estimate counts with weight x quality. A modality left out here is not fused.",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_modalities(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, w in v.items():
+            if k not in MODALITIES:
+                raise ValueError(f"unknown modality {k!r}; expected one of {', '.join(MODALITIES)}")
+            if not (0.0 <= w <= 10.0):
+                raise ValueError(f"weight of {k} must be in [0, 10], got {w}")
+        if not any(w > 0 for w in v.values()):
+            raise ValueError("at least one modality needs a weight above 0")
+        return v
+
+
+class ZoneConfig(StrictModel):
+    """Zones of Regulation from fused arousal (and valence for red). See docs/zones.md."""
+
+    blue_max_arousal: float = Field(-0.35, ge=-1, le=1, description="At or below this arousal the zone is blue (low alertness: tired, sad, bored).")
+    yellow_min_arousal: float = Field(0.3, ge=-1, le=1, description="At or above this arousal the zone is yellow (heightened: worried, excited, frustrated).")
+    red_min_arousal: float = Field(0.65, ge=-1, le=1, description="At or above this arousal, with valence at or below red_max_valence, the zone is red (extreme: anger, terror).")
+    red_max_valence: float = Field(-0.1, ge=-1, le=1, description="Red needs valence at or below this (or valence unknown); high arousal with positive valence stays yellow.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ZoneConfig":
+        if not (self.blue_max_arousal < self.yellow_min_arousal <= self.red_min_arousal):
+            raise ValueError("thresholds must satisfy blue_max_arousal < yellow_min_arousal <= red_min_arousal")
+        return self
+
+
+class SourcesConfig(StrictModel):
+    camera: Optional[CameraSourceConfig] = Field(None, description="The camera (face modality); omit for none.")
+    microphone: Optional[MicrophoneSourceConfig] = Field(None, description="The microphone (voice modality); omit for none.")
+    physiology: list[PhysiologySourceConfig] = Field(default_factory=list, description="Physiological sensors (heart rate, RR, EDA); several may feed the one modality.")
+
+
+class PerceptionConfig(StrictModel):
+    physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
+    baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
+
+
+class LogConfig(StrictModel):
+    sqlite: Optional[ConfigPath] = Field(None, description="Session log (SQLite, WAL): windows, per-modality estimates and events.")
+    jsonl: Optional[ConfigPath] = Field(None, description="One JSON line per fused window (the same record as the session log).")
+    console: bool = Field(True, description="Print one concise line per second of windows to stdout.")
+
+
+class RunConfig(StrictModel):
+    pace: Literal["fast", "realtime"] = Field("realtime", description="Replay sources only: `fast` replays as fast as the pipeline runs, `realtime` at the recording's own pace.")
+
+
+class AppConfig(StrictModel):
+    device: DeviceConfig = Field(default_factory=DeviceConfig, description="Identity of this device.")
+    window: WindowConfig = Field(default_factory=WindowConfig, description="Windowing and smoothing.")
+    fusion: FusionConfig = Field(default_factory=FusionConfig, description="Late fusion of the modalities.")
+    zones: ZoneConfig = Field(default_factory=ZoneConfig, description="Mapping of valence/arousal to Zones of Regulation.")
+    sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Where samples come from.")
+    perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
+    log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
+    run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
+
+
+def _format_loc(loc: tuple) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _yaml_loc(loc: tuple, data) -> tuple:
+    """Drop the discriminator tags pydantic inserts into locations (e.g. 'replay_csv')."""
+    out: list = []
+    node = data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            out.append(item)
+            node = node[item]
+        elif isinstance(node, (dict, list)):
+            # A tag (union member name) or a missing key: a missing key is reported at its
+            # parent's line but keeps its name in the path.
+            if isinstance(node, dict) and isinstance(item, str) and item not in _TAGS:
+                out.append(item)
+                node = None
+        else:
+            break
+    return tuple(out)
+
+
+_TAGS: set[str] = set()
+
+
+def load_config(path: Path | str) -> AppConfig:
+    """Load and validate a config file; raise ConfigError listing every problem with its line."""
+    from .sources import BACKENDS
+
+    _TAGS.update(BACKENDS)
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}:1: (file): no such file"])
+    try:
+        doc = load_located_yaml(path)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+    if not isinstance(doc.data, dict):
+        raise ConfigError([f"{path}:1: (top level): expected a mapping of sections, got {type(doc.data).__name__}"])
+    try:
+        return AppConfig.model_validate(doc.data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _yaml_loc(tuple(err["loc"]), doc.data)
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not allowed here)"
+            problems.append(f"{path}:{doc.line_of(loc)}: {_format_loc(loc)}: {msg}")
+        raise ConfigError(problems) from None

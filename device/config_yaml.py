@@ -1,0 +1,56 @@
+"""YAML loading that remembers where each key was, so config errors can name the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class LocatedYaml:
+    """A parsed YAML document plus the line of every key path in it."""
+
+    def __init__(self, path: Path, data: Any, lines: dict[tuple, int]):
+        self.path = path
+        self.data = data
+        self._lines = lines
+
+    def line_of(self, key_path: tuple) -> int:
+        """The 1-based line of the deepest existing prefix of ``key_path`` (1 if none)."""
+        for n in range(len(key_path), -1, -1):
+            line = self._lines.get(tuple(key_path[:n]))
+            if line is not None:
+                return line
+        return 1
+
+
+def _walk(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
+    lines.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[prefix + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, prefix + (key,), lines)
+            # pydantic reports a wrong value at the key's path; the value's own line is more precise
+            # only for multi-line values, so keep the key's line.
+            lines[prefix + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, prefix + (i,), lines)
+
+
+def load_located_yaml(path: Path) -> LocatedYaml:
+    """Parse ``path``; a syntax error becomes a ValueError whose text is ``FILE:LINE: message``."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ValueError(f"{path}:{line}: YAML syntax: {exc.problem or exc}") from None
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return LocatedYaml(path, data if data is not None else {}, lines)

@@ -1,0 +1,39 @@
+"""Source backends, registered by key. Adding a backend = adding one module and one line below."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+
+from . import replay_csv, replay_video, replay_wav
+from .base import Source, SourceBackend
+
+BACKENDS: dict[str, SourceBackend] = {
+    b.key: b
+    for b in (
+        replay_video.BACKEND,
+        replay_wav.BACKEND,
+        replay_csv.BACKEND,
+    )
+}
+
+
+def _union(family: str):
+    types = tuple(b.config_type for b in BACKENDS.values() if b.family == family)
+    if len(types) == 1:
+        return types[0]
+    return Annotated[Union[types], Field(discriminator="backend")]
+
+
+CameraSourceConfig = _union("camera")
+MicrophoneSourceConfig = _union("microphone")
+PhysiologySourceConfig = _union("physiology")
+
+
+def create_source(config, name: str) -> Source:
+    """Instantiate the backend that ``config.backend`` names."""
+    return BACKENDS[config.backend].factory(config, name)
+
+
+__all__ = ["BACKENDS", "CameraSourceConfig", "MicrophoneSourceConfig", "PhysiologySourceConfig", "Source", "create_source"]

@@ -1,0 +1,69 @@
+"""Replay of recorded video: one or more clips placed on the session timeline (OpenCV decode)."""
+
+from __future__ import annotations
+
+from typing import Iterator, Literal, Optional
+
+from pydantic import Field
+
+from ..config_base import ConfigPath, StrictModel
+from ..errors import SourceError
+from ..types import Event, VideoFrame
+from .base import SourceBackend, require_module
+
+
+class VideoClipConfig(StrictModel):
+    path: ConfigPath = Field(description="Video file (anything OpenCV/FFmpeg decodes: mp4, mov, avi).")
+    start_s: float = Field(0.0, ge=0, description="Where the clip's first frame sits on the session timeline, in seconds.")
+    fps: Optional[float] = Field(None, gt=0, description="Override the container's frame rate (for files that misreport it).")
+
+
+class ReplayVideoConfig(StrictModel):
+    backend: Literal["replay_video"] = Field(description="Replay recorded video files.")
+    clips: list[VideoClipConfig] = Field(min_length=1, description="Clips in timeline order; gaps between them are periods with no camera.")
+
+
+class ReplayVideoSource:
+    """Decodes each clip in turn and stamps frames with ``start_s + index / fps``."""
+
+    def __init__(self, config: ReplayVideoConfig, name: str = "camera"):
+        self.config = config
+        self.name = name
+        self._cv2 = None
+
+    def open(self) -> None:
+        self._cv2 = require_module("cv2", "replay_video", "camera")
+        for clip in self.config.clips:
+            if not clip.path.is_file():
+                raise SourceError(f"{clip.path}: video clip not found")
+
+    def samples(self) -> Iterator[VideoFrame | Event]:
+        cv2 = self._cv2
+        index = 0
+        for clip in self.config.clips:
+            cap = cv2.VideoCapture(str(clip.path))
+            if not cap.isOpened():
+                raise SourceError(f"{clip.path}: OpenCV cannot decode this file")
+            fps = clip.fps or cap.get(cv2.CAP_PROP_FPS)
+            if not fps or fps <= 0:
+                cap.release()
+                raise SourceError(f"{clip.path}: no frame rate in the container; set fps for this clip")
+            yield Event(clip.start_s, "source_up", self.name, {"clip": clip.path.name, "fps": round(fps, 3)})
+            n = 0
+            try:
+                while True:
+                    ok, image = cap.read()
+                    if not ok:
+                        break
+                    yield VideoFrame(clip.start_s + n / fps, image, self.name, index)
+                    n += 1
+                    index += 1
+            finally:
+                cap.release()
+            yield Event(clip.start_s + n / fps, "source_down", self.name, {"clip": clip.path.name, "frames": n})
+
+    def close(self) -> None:
+        pass
+
+
+BACKEND = SourceBackend("replay_video", "camera", ReplayVideoConfig, ReplayVideoSource)
