@@ -160,7 +160,7 @@ def load_config(path: Path | str) -> AppConfig:
         problems = []
         for err in exc.errors():
             loc = _yaml_loc(tuple(err["loc"]), doc.data)
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not allowed here)"
             problems.append(f"{path}:{doc.line_of(loc)}: {_format_loc(loc)}: {msg}")

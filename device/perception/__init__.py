@@ -1,0 +1,20 @@
+"""Per-modality analysers, built from the config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import Analyser
+
+if TYPE_CHECKING:
+    from ..config import AppConfig
+
+
+def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
+    """One analyser per modality that has a configured source."""
+    from .physiology import PhysiologyAnalyser
+
+    analysers: list[Analyser] = []
+    if config.sources.physiology:
+        analysers.append(PhysiologyAnalyser(config.perception.physiology, baseline))
+    return analysers

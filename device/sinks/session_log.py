@@ -1,0 +1,131 @@
+"""The session log: SQLite in WAL mode, one transaction per window.
+
+A kill -9 at any point leaves a readable database that lost at most the window being written:
+WAL with synchronous=NORMAL is durable against a process crash (not against power loss, where
+the last few transactions may go; that trade keeps SD cards alive).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .. import __version__
+from ..errors import SessionLogError
+from ..records import dumps, estimate_record, event_record, window_record
+from ..types import Event, FusedWindow, ModalityEstimate
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_utc TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    affectedge_version TEXT NOT NULL,
+    info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS windows (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    status TEXT NOT NULL,
+    zone TEXT,
+    valence REAL,
+    arousal REAL,
+    confidence REAL NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS estimates (
+    run_id INTEGER NOT NULL,
+    window_seq INTEGER NOT NULL,
+    modality TEXT NOT NULL,
+    quality REAL NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, window_seq, modality)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+class SessionLog:
+    """Append-only writer. Each ``SessionLog`` is one run inside the file; restarts add runs."""
+
+    def __init__(self, path: Path | str, device_id: str, info: dict | None = None):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if found is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(found[0]) != SCHEMA_VERSION:
+                raise SessionLogError(f"{self.path}: schema version {found[0]}, this affectedge writes {SCHEMA_VERSION}; start a new log file")
+            cur = self._db.execute(
+                "INSERT INTO runs (started_utc, device_id, affectedge_version, info) VALUES (?, ?, ?, ?)",
+                (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), device_id, __version__, json.dumps(info or {}, sort_keys=True)),
+            )
+            self.run_id = cur.lastrowid
+        except sqlite3.Error as exc:
+            raise SessionLogError(f"{self.path}: cannot open the session log ({exc})") from None
+        self._pending_events: list[Event] = []
+
+    def write_event(self, event: Event) -> None:
+        # Events ride in the next window's transaction: one fsync-free commit per window is what
+        # keeps the log cheap on an SD card.
+        self._pending_events.append(event)
+
+    def write_window(self, window: FusedWindow, estimates: Sequence[ModalityEstimate]) -> None:
+        rec = window_record(window)
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute(
+                "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.run_id, window.seq, rec["start"], rec["end"], window.status, window.zone,
+                 rec["valence"], rec["arousal"], rec["confidence"], dumps(rec)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO estimates VALUES (?, ?, ?, ?, ?)",
+                [(self.run_id, window.seq, e.modality, e.quality, dumps(estimate_record(e))) for e in estimates],
+            )
+            self._insert_events()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise SessionLogError(f"{self.path}: writing window {window.seq} failed ({exc})") from None
+
+    def _insert_events(self) -> None:
+        if self._pending_events:
+            self._db.executemany(
+                "INSERT INTO events (run_id, t, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
+                [(self.run_id, r["t"], r["kind"], r["source"], dumps(r["detail"]))
+                 for r in map(event_record, self._pending_events)],
+            )
+            self._pending_events.clear()
+
+    def close(self) -> None:
+        try:
+            if self._pending_events:
+                self._db.execute("BEGIN")
+                self._insert_events()
+                self._db.execute("COMMIT")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()

@@ -1,0 +1,141 @@
+"""Properties of the pure fusion step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from affectedge.config import FusionConfig, WindowConfig, ZoneConfig
+from affectedge.fusion import FusionState, fuse_window
+from affectedge.records import dumps, window_record
+from affectedge.types import LABELS, ModalityEstimate
+from affectedge.zones import zone_for
+
+FUSION = FusionConfig()
+NO_SMOOTHING = WindowConfig(smoothing_tau_s=0.0)
+ZONES = ZoneConfig()
+
+
+def onehot(label: str, p: float = 1.0) -> tuple[float, ...]:
+    rest = (1.0 - p) / (len(LABELS) - 1)
+    return tuple(p if l == label else rest for l in LABELS)
+
+
+def est(modality, quality=1.0, probs=None, valence=None, arousal=None, start=0.0, end=0.2):
+    return ModalityEstimate(modality, start, end, quality, probs, valence, arousal)
+
+
+def fuse(estimates, state=None, window=NO_SMOOTHING, fusion=FUSION, start=0.0):
+    return fuse_window(0, start, start + 0.2, estimates, state or FusionState(), fusion, window, ZONES)
+
+
+def test_weights_renormalise_over_present_modalities():
+    w, _ = fuse([est("face", 1.0, onehot("happy"), 0.8, 0.4), est("physiology", 0.5, arousal=-0.2)])
+    face_w, phys_w = FUSION.weights["face"] * 1.0, FUSION.weights["physiology"] * 0.5
+    # valence only from the face; arousal mixes both with weight x quality
+    assert w.valence == pytest.approx(0.8)
+    assert w.arousal == pytest.approx((face_w * 0.4 + phys_w * -0.2) / (face_w + phys_w))
+    assert w.modalities["physiology"].weight == pytest.approx(phys_w)
+    assert w.top_label()[0] == "happy"
+    assert sum(w.probabilities) == pytest.approx(1.0)
+
+
+def test_missing_modality_lowers_confidence():
+    full = [est("face", 0.9, onehot("sad"), -0.5, -0.4), est("voice", 0.9, arousal=-0.3), est("physiology", 0.9, arousal=-0.2)]
+    conf_all = fuse(full)[0].confidence
+    conf_two = fuse(full[:2])[0].confidence
+    conf_one = fuse(full[:1])[0].confidence
+    assert conf_all > conf_two > conf_one > 0
+
+
+def test_poor_quality_lowers_confidence():
+    good = fuse([est("physiology", 0.9, arousal=0.1)])[0].confidence
+    poor = fuse([est("physiology", 0.3, arousal=0.1)])[0].confidence
+    assert good > poor
+
+
+def test_window_with_nothing_is_no_data_not_neutral():
+    w, _ = fuse([])
+    assert w.status == "no_data"
+    assert w.probabilities is None and w.valence is None and w.arousal is None and w.zone is None
+    assert w.confidence == 0.0
+    rec = window_record(w)
+    assert rec["top"] is None and rec["status"] == "no_data"
+
+
+def test_zero_quality_estimate_counts_as_absent():
+    w, _ = fuse([est("face", 0.0, onehot("happy"), 0.5, 0.5)])
+    assert w.status == "no_data"
+
+
+def test_unweighted_modality_is_ignored():
+    fusion = FusionConfig(weights={"face": 1.0, "physiology": 0.0})
+    w, _ = fuse([est("physiology", 1.0, arousal=0.9)], fusion=fusion)
+    assert w.status == "no_data"
+
+
+def test_field_no_modality_can_estimate_stays_absent():
+    w, _ = fuse([est("physiology", 0.8, arousal=0.5)])
+    assert w.status == "ok" and w.probabilities is None and w.valence is None
+    assert w.zone == "yellow"
+
+
+def test_smoothing_moves_towards_new_value_with_time_constant():
+    window = WindowConfig(smoothing_tau_s=1.0)
+    _, state = fuse([est("physiology", 1.0, arousal=0.0)], window=window, start=0.0)
+    w, _ = fuse([est("physiology", 1.0, arousal=1.0, start=0.2, end=0.4)], state, window=window, start=0.2)
+    assert w.arousal == pytest.approx(1.0 - math.exp(-0.2 / 1.0))
+
+
+def test_smoothing_restarts_after_a_long_gap():
+    window = WindowConfig(smoothing_tau_s=1.0, reset_after_s=2.0)
+    _, state = fuse([est("physiology", 1.0, arousal=-0.8)], window=window)
+    w, _ = fuse([est("physiology", 1.0, arousal=0.6)], state, window=window, start=10.0)
+    assert w.arousal == pytest.approx(0.6)
+
+
+def test_fusion_is_deterministic_byte_for_byte():
+    inputs = [est("face", 0.77, onehot("fearful", 0.6), -0.31, 0.52), est("physiology", 0.41, arousal=0.13)]
+    window = WindowConfig(smoothing_tau_s=0.7)
+    runs = []
+    for _ in range(2):
+        state, lines = FusionState(), []
+        for k in range(20):
+            w, state = fuse_window(k, k * 0.2, (k + 1) * 0.2, inputs, state, FUSION, window, ZONES)
+            lines.append(dumps(window_record(w)))
+        runs.append("\n".join(lines).encode())
+    assert runs[0] == runs[1]
+
+
+unit = st.floats(-1.0, 1.0, allow_nan=False)
+quality = st.floats(0.01, 1.0, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(q=st.lists(quality, min_size=3, max_size=3), a=st.lists(unit, min_size=3, max_size=3), v=unit)
+def test_fused_values_stay_in_range_and_between_inputs(q, a, v):
+    ests = [est("face", q[0], onehot("angry", 0.7), v, a[0]), est("voice", q[1], arousal=a[1]), est("physiology", q[2], arousal=a[2])]
+    w, _ = fuse(ests)
+    assert min(a) - 1e-9 <= w.arousal <= max(a) + 1e-9
+    assert 0.0 <= w.confidence <= 1.0
+    assert w.zone == zone_for(w.valence, w.arousal, ZONES)
+
+
+@pytest.mark.parametrize("valence,arousal,zone", [
+    (0.0, -0.6, "blue"), (0.5, 0.0, "green"), (0.6, 0.5, "yellow"), (0.7, 0.9, "yellow"),
+    (-0.6, 0.9, "red"), (-0.6, 0.4, "yellow"), (None, 0.9, "red"), (0.3, None, None),
+])
+def test_zone_mapping(valence, arousal, zone):
+    assert zone_for(valence, arousal, ZONES) == zone
+
+
+def test_estimate_rejects_out_of_range_and_bad_probabilities():
+    with pytest.raises(ValueError, match="arousal"):
+        est("voice", 0.5, arousal=1.5)
+    with pytest.raises(ValueError, match="sum to 1"):
+        est("face", 0.5, probs=(0.5,) * len(LABELS))
+    with pytest.raises(ValueError, match="modality"):
+        est("smell", 0.5)

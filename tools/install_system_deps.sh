@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives for real. Needs root (CI runs as root);
+# otherwise prints what is missing and carries on, and the tests that need them say so.
+set -euo pipefail
+PKGS=(${AFFECTEDGE_SYSTEM_PKGS:-})
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "warning: not root, cannot install: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+fi
