@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
+from .supervisor import SupervisorConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
 
@@ -102,6 +103,7 @@ class AppConfig(StrictModel):
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
 
 
 def _yaml_loc(loc: tuple, data) -> tuple:
