@@ -13,12 +13,12 @@ def _cmd_check_config(args) -> int:
     from .config import load_config
 
     try:
-        load_config(args.file)
+        load_config(args.file, args.board)
     except ConfigError as exc:
         for p in exc.problems:
             print(p, file=sys.stderr)
         return 1
-    print(f"{args.file}: ok")
+    print(f"{args.file}: ok" + (f" (over board profile {args.board})" if args.board else ""))
     return 0
 
 
@@ -27,13 +27,13 @@ def _cmd_run(args) -> int:
     from .daemon import Service
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.board)
     except ConfigError as exc:
         print(f"affectedge: refusing to start, {args.config} is invalid:", file=sys.stderr)
         for p in exc.problems:
             print(p, file=sys.stderr)
         return 1
-    service = Service(args.config)
+    service = Service(args.config, load=lambda path: load_config(path, args.board))
     service.install_signal_handlers()
     return service.run(config)
 
@@ -55,16 +55,28 @@ def _cmd_config_reference(args) -> int:
     return 0
 
 
+BOARD_HELP = ("board profile under the config: pi4, pi5, jetson-orin-nano, x86-64 (firmware_configs/boards/) "
+              "or a profile file's path; the config overrides it key by key. `affectedge doctor` says which fits")
+
+
+def _cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(fitting_board_only=args.fitting_board)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="affectedge", description="On-device affect sensing for caregivers.")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check-config", help="validate a config file; exit 0 if valid, 1 otherwise")
     c.add_argument("file", type=Path)
+    c.add_argument("--board", default=None, help=BOARD_HELP)
     c.set_defaults(func=_cmd_check_config)
 
     r = sub.add_parser("run", help="run the device service")
     r.add_argument("--config", type=Path, required=True)
+    r.add_argument("--board", default=None, help=BOARD_HELP)
     r.set_defaults(func=_cmd_run)
 
     d = sub.add_parser("demo", help="replay the bundled demo session through the whole pipeline")
@@ -72,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/build_demo_session.py built)")
     d.add_argument("--live", action="store_true", help="also print the live line per second of session time")
     d.set_defaults(func=_cmd_demo)
+
+    o = sub.add_parser("doctor", help="print what this machine has (CPU, cameras, audio, Bluetooth, runtimes, models) and which board profile fits")
+    o.add_argument("--fitting-board", action="store_true", help="print only the name of the board profile that fits (nothing, exit 1, if none)")
+    o.set_defaults(func=_cmd_doctor)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)

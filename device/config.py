@@ -13,7 +13,7 @@ from typing import Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from .config_base import ConfigPath, StrictModel
-from .config_yaml import load_model_file
+from .config_yaml import validate_located
 from .perception.physiology import PhysiologyConfig
 from .supervisor import SupervisorConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
@@ -131,9 +131,14 @@ def _yaml_loc(loc: tuple, data) -> tuple:
 _TAGS: set[str] = set()
 
 
-def load_config(path: Path | str) -> AppConfig:
-    """Load and validate a config file; raise ConfigError listing every problem with its line."""
+def load_config(path: Path | str, board: Optional[str] = None) -> AppConfig:
+    """Load and validate a config file, over a board profile if ``board`` names one (see boards.py).
+
+    Raise ConfigError listing every problem with the file and line that set the key.
+    """
+    from .boards import read_layers
     from .sources import BACKENDS
 
     _TAGS.update(BACKENDS)
-    return load_model_file(path, AppConfig, "file", context={"base_dir": Path(path).resolve().parent}, yaml_loc=_yaml_loc)
+    # Relative paths are relative to the config file, also for keys a profile set (profiles hold none).
+    return validate_located(read_layers(Path(path), board), AppConfig, context={"base_dir": Path(path).resolve().parent}, yaml_loc=_yaml_loc)

@@ -21,13 +21,20 @@ class LocatedYaml:
         self.data = data
         self._lines = lines
 
+    def depth_of(self, key_path: tuple) -> int:
+        """How many leading keys of ``key_path`` this document has (0: none)."""
+        for n in range(len(key_path), -1, -1):
+            if tuple(key_path[:n]) in self._lines:
+                return n
+        return 0
+
     def line_of(self, key_path: tuple) -> int:
         """The 1-based line of the deepest existing prefix of ``key_path`` (1 if none)."""
-        for n in range(len(key_path), -1, -1):
-            line = self._lines.get(tuple(key_path[:n]))
-            if line is not None:
-                return line
-        return 1
+        return self._lines.get(tuple(key_path[: self.depth_of(key_path)]), 1)
+
+    def where(self, key_path: tuple) -> str:
+        """``FILE:LINE`` of ``key_path`` (of its deepest existing prefix) for error messages."""
+        return f"{self.path}:{self.line_of(key_path)}"
 
 
 def _walk(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
@@ -72,13 +79,8 @@ def format_key_path(loc: tuple) -> str:
     return "".join(parts) or "(top level)"
 
 
-def load_model_file(path: Path | str, model: type[M], what: str, context: dict | None = None,
-                    yaml_loc: Callable[[tuple, Any], tuple] = lambda loc, data: loc) -> M:
-    """Read a YAML file into ``model``; every problem becomes a ``FILE:LINE: key.path: message`` line.
-
-    ``yaml_loc`` maps pydantic's error location to the key path in the YAML (e.g. dropping union
-    tags); ``what`` names the kind of file in the "no such file" message.
-    """
+def read_mapping(path: Path | str, what: str) -> LocatedYaml:
+    """Read a YAML file whose top level is a mapping; any problem is a ConfigError naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"{path}:1: (file): no such {what}"])
@@ -88,6 +90,17 @@ def load_model_file(path: Path | str, model: type[M], what: str, context: dict |
         raise ConfigError([str(exc)]) from None
     if not isinstance(doc.data, dict):
         raise ConfigError([f"{path}:1: (top level): expected a mapping, got {type(doc.data).__name__}"])
+    return doc
+
+
+def validate_located(doc, model: type[M], context: dict | None = None,
+                     yaml_loc: Callable[[tuple, Any], tuple] = lambda loc, data: loc) -> M:
+    """Validate ``doc.data`` into ``model``; every problem becomes a ``FILE:LINE: key.path: message`` line.
+
+    ``doc`` is anything with ``data`` and ``where(key_path) -> "FILE:LINE"`` (a LocatedYaml, or
+    several layered files); ``yaml_loc`` maps pydantic's error location to the key path in the
+    YAML (e.g. dropping union tags).
+    """
     try:
         return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
@@ -95,5 +108,11 @@ def load_model_file(path: Path | str, model: type[M], what: str, context: dict |
         for err in exc.errors():
             loc = yaml_loc(tuple(err["loc"]), doc.data)
             msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{path}:{doc.line_of(loc)}: {format_key_path(loc)}: {msg.removeprefix('Value error, ')}")
+            problems.append(f"{doc.where(loc)}: {format_key_path(loc)}: {msg.removeprefix('Value error, ')}")
         raise ConfigError(problems) from None
+
+
+def load_model_file(path: Path | str, model: type[M], what: str, context: dict | None = None,
+                    yaml_loc: Callable[[tuple, Any], tuple] = lambda loc, data: loc) -> M:
+    """Read a YAML file into ``model``; ``what`` names the kind of file in the "no such file" message."""
+    return validate_located(read_mapping(path, what), model, context, yaml_loc)
