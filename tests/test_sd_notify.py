@@ -1,0 +1,81 @@
+"""sd_notify against real AF_UNIX datagram sockets, as systemd listens on them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from affectedge import sd_notify
+
+
+def receive(sock: socket.socket) -> str:
+    sock.settimeout(5)
+    return sock.recv(4096).decode()
+
+
+@pytest.fixture
+def path_socket(tmp_path, monkeypatch):
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def abstract_socket(monkeypatch):
+    name = f"affectedge-test-{uuid.uuid4().hex}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+    yield sock
+    sock.close()
+
+
+def test_ready_watchdog_stopping_on_a_path_socket(path_socket):
+    assert sd_notify.notify_ready("replaying")
+    assert receive(path_socket) == "READY=1\nSTATUS=replaying"
+    assert sd_notify.notify_watchdog()
+    assert receive(path_socket) == "WATCHDOG=1"
+    assert sd_notify.notify_stopping()
+    assert receive(path_socket) == "STOPPING=1"
+
+
+def test_abstract_namespace_socket(abstract_socket):
+    assert sd_notify.notify_status("3 sources up")
+    assert receive(abstract_socket) == "STATUS=3 sources up"
+
+
+def test_from_a_child_process_as_systemd_starts_it(path_socket):
+    env = {**os.environ}
+    code = "from affectedge.sd_notify import notify_ready; raise SystemExit(0 if notify_ready() else 1)"
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
+    assert receive(path_socket) == "READY=1"
+
+
+def test_without_systemd_nothing_is_sent(monkeypatch, tmp_path):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert not sd_notify.notify_ready()
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))  # manager went away: no exception
+    assert not sd_notify.notify_watchdog()
+
+
+def test_watchdog_interval(monkeypatch):
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    assert sd_notify.watchdog_interval() is None
+    monkeypatch.setenv("WATCHDOG_USEC", "20000000")  # WatchdogSec=20
+    assert sd_notify.watchdog_interval() == 10.0
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    assert sd_notify.watchdog_interval() == 10.0
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid() + 1))  # meant for another process
+    assert sd_notify.watchdog_interval() is None
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    monkeypatch.setenv("WATCHDOG_USEC", "0")
+    assert sd_notify.watchdog_interval() is None
