@@ -1,0 +1,159 @@
+"""Soak: run the service on the replayed demo session for a long time and watch its resources.
+
+Starts ``affectedge run`` (a separate process, as systemd would) with a config that replays the
+demo session at its real pace. The replay is 90 s long, so before it ends the script sends SIGHUP:
+the service validates its config and rebuilds the whole pipeline (sources, analysers, sinks) in the
+same process, which starts the replay again. Every ``--interval`` seconds it prints the process's
+RSS (/proc/<pid>/status), open files (/proc/<pid>/fd), threads (/proc/<pid>/task) and the windows
+in the session log; at the end it stops the service with SIGTERM and prints the linear-fit slope
+of RSS per hour (after the first sample, i.e. after warm-up).
+
+Usage: python -m affectedge_tools.soak --minutes 60 [--interval 60] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import yaml
+
+
+@dataclass
+class ProcSample:
+    elapsed_s: float
+    rss_kib: int
+    fds: int
+    threads: int
+    windows: int
+
+
+def read_proc(pid: int) -> tuple[int, int, int]:
+    """RSS in KiB, open file descriptors and threads of ``pid`` (raises OSError once it is gone)."""
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+
+def count_windows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as con:
+            return con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+    except sqlite3.Error:
+        return -1  # busy: reported as unknown this minute
+
+
+def rss_slope_mib_per_hour(samples: list[ProcSample]) -> Optional[float]:
+    """Least-squares slope of RSS against time, MiB per hour; None with fewer than 3 samples."""
+    if len(samples) < 3:
+        return None
+    t = np.array([s.elapsed_s for s in samples]) / 3600.0
+    rss = np.array([s.rss_kib for s in samples]) / 1024.0
+    return float(np.polyfit(t, rss, 1)[0])
+
+
+def soak_config(session_dir: Path, out: Path) -> Path:
+    from affectedge.demo import demo_config_dict
+    from affectedge.session import load_session
+
+    data = demo_config_dict(load_session(session_dir), out, console=False)
+    data["run"]["pace"] = "realtime"
+    data["log"].pop("jsonl", None)  # rewritten at every pipeline start; the session log appends runs
+    data["device"]["id"] = "affectedge-soak"
+    path = out / "soak-config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from affectedge.session import default_session_dir, load_session
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=60.0, help="how long to run (default 60)")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between resource samples (default 60)")
+    p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder")
+    p.add_argument("--out", type=Path, default=Path("out/soak"), help="folder for the config, session log and service output")
+    args = p.parse_args(argv)
+
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm"):
+        (out / stale).unlink(missing_ok=True)
+    config = soak_config(args.session, out)
+    replay_s = load_session(args.session).duration_s
+    reload_every = replay_s * 0.85  # before the replay's sources run out and the service would exit
+    db = out / "session.sqlite"
+    log = (out / "service.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "run", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    print(f"soak: affectedge run (pid {proc.pid}) on {args.session.name} at real pace for {args.minutes:g} min; "
+          f"SIGHUP (reload, replay restarts) every {reload_every:.0f} s; output in {out}")
+    print(f"{'min':>6} {'RSS MiB':>8} {'fds':>5} {'threads':>8} {'windows':>8}")
+    t0 = time.monotonic()
+    end = t0 + args.minutes * 60
+    next_sample, next_reload = t0 + args.interval, t0 + reload_every
+    samples: list[ProcSample] = []
+    reloads = 0
+    while time.monotonic() < end and proc.poll() is None:
+        now = time.monotonic()
+        if now >= next_reload:
+            proc.send_signal(signal.SIGHUP)
+            reloads += 1
+            next_reload += reload_every
+        if now >= next_sample:
+            try:
+                rss, fds, threads = read_proc(proc.pid)
+            except OSError:
+                break
+            s = ProcSample(now - t0, rss, fds, threads, count_windows(db))
+            samples.append(s)
+            print(f"{s.elapsed_s / 60:6.1f} {s.rss_kib / 1024:8.1f} {s.fds:5d} {s.threads:8d} {s.windows:8d}", flush=True)
+            next_sample += args.interval
+        time.sleep(min(0.5, max(0.0, min(next_sample, next_reload, end) - time.monotonic())))
+    crashed = proc.poll()
+    stop_s = None
+    if crashed is None:
+        t_stop = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        stop_s = time.monotonic() - t_stop
+    else:
+        code = crashed
+    log.close()
+
+    steady = samples[1:]  # the first minute includes imports, model loading and the first caches
+    slope = rss_slope_mib_per_hour(steady)
+    print("\nsoak summary")
+    print(f"  ran              {(samples[-1].elapsed_s if samples else 0) / 60:.1f} min, {len(samples)} samples, {reloads} reloads")
+    if samples:
+        rss = [s.rss_kib / 1024 for s in samples]
+        print(f"  RSS              first {rss[0]:.1f} MiB, last {rss[-1]:.1f} MiB, min {min(rss):.1f}, max {max(rss):.1f}")
+        print(f"  open files       {min(s.fds for s in samples)}..{max(s.fds for s in samples)}")
+        print(f"  threads          {min(s.threads for s in samples)}..{max(s.threads for s in samples)}")
+        print(f"  windows logged   {samples[-1].windows}")
+    print(f"  RSS slope        {'n/a (too few samples)' if slope is None else f'{slope:+.2f} MiB/hour'} (least squares, samples after the first)")
+    if crashed is not None:
+        print(f"  service          EXITED on its own with code {crashed} before the end (see {out / 'service.log'})")
+        return 1
+    print(f"  stop (SIGTERM)   exit code {code} after {stop_s:.2f} s")
+    return 0 if code == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
