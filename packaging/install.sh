@@ -11,6 +11,8 @@
 #
 # Running it again upgrades the code and the unit and keeps config, key and state. See docs/service.md.
 set -euo pipefail
+# useradd, groupadd and runuser live in sbin, which `su` without `-` leaves out of PATH.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=/opt/affectedge

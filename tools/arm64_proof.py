@@ -1,0 +1,374 @@
+"""arm64 proof without a board: run the demo session in an emulated arm64 Debian and compare.
+
+Steps (each skipped when already done, so a rerun only reinstalls the project and replays):
+
+1. apt-installs qemu-user-static and debootstrap (needs root);
+2. registers binfmt_misc for aarch64 with the F flag (the kernel opens the interpreter once, so it
+   also works inside a chroot that has no qemu binary);
+3. builds an arm64 Debian bookworm root with debootstrap, cached in
+   ``~/.cache/affectedge/arm64-root``;
+4. copies this machine's pip configuration (minus local indexes, which do not exist in the root)
+   and resolv.conf in, and runs packaging/install.sh from a copy of the working tree inside it,
+   as for a Raspberry Pi 5 (``--board pi5 --no-start``): apt packages, the service user, the venv
+   in /opt/affectedge with the arm64 wheels (NumPy 1, as picamera2 needs), config and key;
+5. runs ``affectedge demo`` inside under emulation and on this machine, and compares the two
+   ``windows.jsonl``: same seq/status/zone/top, every number within ``--tolerance``.
+
+Usage (root): ``python -m affectedge_tools.arm64_proof [--result FILE]``. Slow: tens of minutes the
+first time (debootstrap and pip under emulation), minutes after. See docs/arm64.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Debian packages inside the root: python and what the wheels need at run time.
+ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "libgomp1"]
+VENV_IN_ROOT = "/opt/affectedge/venv"  # where packaging/install.sh puts it
+SRC_IN_ROOT = "/opt/affectedge-src"
+SESSION_IN_ROOT = "/root/.cache/affectedge/demo-session-v1"
+OUT_IN_ROOT = "/tmp/arm64-demo"
+# From qemu's scripts/qemu-binfmt-conf.sh: an ELF64 little-endian header with e_machine = 183 (AArch64).
+AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
+AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+QEMU = "/usr/bin/qemu-aarch64-static"
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+
+
+class ProofError(Exception):
+    """A step of the proof could not be done; the message says which and why."""
+
+
+def log(msg: str) -> None:
+    print(f"[arm64-proof {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    log("$ " + " ".join(cmd))
+    try:
+        return subprocess.run(cmd, check=True, **kw)
+    except subprocess.CalledProcessError as exc:
+        raise ProofError(f"command failed with exit {exc.returncode}: {' '.join(cmd)}") from None
+
+
+# ---------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class Comparison:
+    """The result of comparing two windows.jsonl files."""
+
+    windows: int = 0
+    max_abs_diff: float = 0.0
+    max_diff_at: str = ""
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.windows > 0 and not self.mismatches
+
+
+EXACT_KEYS = ("seq", "status", "zone", "top")
+
+
+def _numbers(a, b, path: str) -> Iterator[tuple[str, object, object]]:
+    """Pairs of leaves of two records with the same structure (a structural difference is a leaf pair)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            yield path, sorted(a), sorted(b)
+            return
+        for k in sorted(a):
+            yield from _numbers(a[k], b[k], f"{path}.{k}" if path else k)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from _numbers(x, y, f"{path}[{i}]")
+    else:
+        yield path, a, b
+
+
+def compare_windows(reference: Path, candidate: Path, tolerance: float = 1e-4, keep: int = 20) -> Comparison:
+    """Compare window records line by line: exact on seq/status/zone/top, numbers within ``tolerance``."""
+    ref = reference.read_text(encoding="utf-8").splitlines()
+    cand = candidate.read_text(encoding="utf-8").splitlines()
+    result = Comparison()
+    if len(ref) != len(cand):
+        result.mismatches.append(f"{len(ref)} windows in {reference}, {len(cand)} in {candidate}")
+    for lineno, (ra, rb) in enumerate(zip(ref, cand), start=1):
+        a, b = json.loads(ra), json.loads(rb)
+        result.windows += 1
+        for key in EXACT_KEYS:
+            if a.get(key) != b.get(key):
+                result.mismatches.append(f"line {lineno}: {key} {a.get(key)!r} != {b.get(key)!r}")
+        for path, x, y in _numbers(a, b, ""):
+            if path.split(".")[0] in EXACT_KEYS:
+                continue
+            if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+                d = abs(float(x) - float(y))
+                if d > result.max_abs_diff:
+                    result.max_abs_diff, result.max_diff_at = d, f"line {lineno} {path}"
+                if not d <= tolerance or math.isnan(d):
+                    result.mismatches.append(f"line {lineno}: {path} {x} vs {y} (|diff| {d:.3g} > {tolerance:g})")
+            elif x != y:
+                result.mismatches.append(f"line {lineno}: {path} {x!r} != {y!r}")
+    del result.mismatches[keep:]
+    return result
+
+
+# ---------------------------------------------------------------------------- host preparation
+
+
+def ensure_host_tools() -> None:
+    missing = [p for p, exe in (("qemu-user-static", QEMU), ("debootstrap", "/usr/sbin/debootstrap")) if not Path(exe).exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise ProofError(f"needs root to install {' '.join(missing)} (apt-get install {' '.join(missing)})")
+    sh(["apt-get", "update", "-qq"])
+    sh(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def ensure_binfmt() -> None:
+    """Make the kernel run aarch64 ELF files through qemu, also inside a chroot (F flag)."""
+    if not (BINFMT / "register").exists():
+        sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
+    entry = BINFMT / "qemu-aarch64"
+    if entry.exists():
+        text = entry.read_text()
+        if "enabled" in text and "F" in _flags(text):
+            return
+        entry.write_text("-1")  # an entry without F would need qemu inside the root: replace it
+    (BINFMT / "register").write_text(f":qemu-aarch64:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{QEMU}:F")
+    if "enabled" not in entry.read_text():
+        raise ProofError(f"binfmt_misc entry {entry} did not register")
+
+
+def _flags(entry_text: str) -> str:
+    for line in entry_text.splitlines():
+        if line.startswith("flags:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def host_mirror() -> str:
+    """The Debian mirror this machine uses (deb822 sources first), so the root fetches from the same place."""
+    src = Path("/etc/apt/sources.list.d/debian.sources")
+    if src.is_file():
+        for line in src.read_text().splitlines():
+            if line.startswith("URIs:"):
+                for uri in line.split()[1:]:
+                    if "security" not in uri:
+                        return uri
+    return DEFAULT_MIRROR
+
+
+# ---------------------------------------------------------------------------- the arm64 root
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache") / "affectedge"
+
+
+def ensure_root(root: Path, mirror: str) -> None:
+    stamp = root / ".affectedge-debootstrap-done"
+    if stamp.exists():
+        log(f"arm64 root cached at {root}")
+        return
+    if root.exists():
+        shutil.rmtree(root)  # a half-built root from an interrupted run
+    root.parent.mkdir(parents=True, exist_ok=True)
+    sh(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}", SUITE, str(root), mirror])
+    stamp.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+
+
+def pip_config_for_root(root: Path) -> str:
+    """This machine's pip settings without the values that point at files the root does not have."""
+    merged = configparser.ConfigParser()
+    for path in (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path.home() / ".config/pip/pip.conf", Path.home() / ".pip/pip.conf"):
+        if path.is_file():
+            merged.read(path)
+    out = configparser.ConfigParser()
+    for section in merged.sections():
+        for key, value in merged.items(section):
+            kept = [tok for tok in value.split() if not tok.startswith("file:") and not (tok.startswith("/") and not (root / tok.lstrip("/")).exists())]
+            if kept:
+                if not out.has_section(section):
+                    out.add_section(section)
+                out.set(section, key, " ".join(kept))
+    lines = []
+    for section in out.sections():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {v}" for k, v in out.items(section)]
+    return "\n".join(lines) + "\n"
+
+
+def copy_tree_files(repo: Path, dest: Path) -> None:
+    """Copy the working tree's tracked and untracked-but-not-ignored files (what `pip install .` needs)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    names = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "-z"], check=True, capture_output=True).stdout.split(b"\0")
+    for name in filter(None, names):
+        src = repo / name.decode()
+        if src.is_file():
+            target = dest / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+class Mounts:
+    """/proc, /sys and /dev inside the root for the duration of the runs; always unmounted."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.done: list[Path] = []
+
+    def __enter__(self) -> "Mounts":
+        for src, args in (("/proc", ["-t", "proc", "proc"]), ("/sys", ["--rbind", "/sys"]), ("/dev", ["--rbind", "/dev"])):
+            target = self.root / src.lstrip("/")
+            target.mkdir(exist_ok=True)
+            subprocess.run(["mount", *args, str(target)], check=True)
+            if src != "/proc":
+                subprocess.run(["mount", "--make-rslave", str(target)], check=True)
+            self.done.append(target)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for target in reversed(self.done):
+            subprocess.run(["umount", "-R", "-l", str(target)], check=False)
+
+
+def in_root(root: Path, command: str, **kw) -> subprocess.CompletedProcess:
+    """Run a shell command inside the root with a clean environment (none of this machine's PIP_* vars)."""
+    env = {"HOME": "/root", "PATH": f"{VENV_IN_ROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+    return sh([CHROOT, str(root), "/bin/sh", "-c", command], env=env, **kw)
+
+
+def install_in_root(root: Path, repo: Path) -> None:
+    """Install as on a fresh Pi: packaging/install.sh, with apt and pip working inside the root."""
+    shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
+    (root / "etc/pip.conf").write_text(pip_config_for_root(root))
+    # Package scripts must not start daemons (bluetoothd, dbus) inside the build root.
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    copy_tree_files(repo, root / SRC_IN_ROOT.lstrip("/"))
+    in_root(root, f"bash {SRC_IN_ROOT}/packaging/install.sh --board pi5 --no-start")
+
+
+def versions_in(python_cmd) -> dict:
+    code = (
+        "import json, platform, importlib.metadata as m\n"
+        "names = ['affectedge', 'numpy', 'scipy', 'pydantic', 'opencv-python-headless', 'ai-edge-litert', 'onnxruntime']\n"
+        "v = {}\n"
+        "for n in names:\n"
+        "    try: v[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: v[n] = None\n"
+        "v['python'] = platform.python_version(); v['machine'] = platform.machine()\n"
+        "print(json.dumps(v))\n"
+    )
+    return json.loads(python_cmd(code).strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- the proof
+
+
+def run_demo_host(out: Path, session: Path) -> float:
+    t0 = time.perf_counter()
+    sh([sys.executable, "-m", "affectedge", "demo", "--out", str(out), "--session", str(session)])
+    return time.perf_counter() - t0
+
+
+def run_demo_root(root: Path, session: Path) -> float:
+    dest = root / SESSION_IN_ROOT.lstrip("/")
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(session, dest)
+    t0 = time.perf_counter()
+    in_root(root, f"affectedge demo --out {OUT_IN_ROOT} --session {SESSION_IN_ROOT}")
+    return time.perf_counter() - t0
+
+
+def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = None) -> dict:
+    """Run every step and return the result record (also printed)."""
+    root = root or cache_dir() / "arm64-root"
+    if platform.machine() != "x86_64":
+        raise ProofError(f"this proof emulates arm64 on an x86-64 machine; this one is {platform.machine()}")
+    if not (session / "session.yaml").is_file():
+        raise ProofError(f"no demo session at {session}; build it with: python -m affectedge_tools.build_demo_session")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ensure_host_tools()
+    ensure_binfmt()
+    ensure_root(root, host_mirror())
+    timings["root_s"] = time.perf_counter() - t0
+    with Mounts(root):
+        t0 = time.perf_counter()
+        install_in_root(root, repo)
+        timings["install_s"] = time.perf_counter() - t0
+        arm_versions = versions_in(lambda code: subprocess.run(
+            [CHROOT, str(root), f"{VENV_IN_ROOT}/bin/python", "-c", code], check=True, capture_output=True, text=True,
+            env={"HOME": "/root", "PATH": "/usr/bin:/bin"}).stdout)
+        timings["arm64_demo_s"] = run_demo_root(root, session)
+    host_out = cache_dir() / "arm64-proof" / "x86_64-demo"
+    timings["x86_64_demo_s"] = run_demo_host(host_out, session)
+    host_versions = versions_in(lambda code: subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    cmp = compare_windows(host_out / "windows.jsonl", root / OUT_IN_ROOT.lstrip("/") / "windows.jsonl", tolerance)
+    session_s = cmp.windows * 0.2
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "ok": cmp.ok,
+        "tolerance": tolerance,
+        "comparison": {**asdict(cmp), "ok": cmp.ok},
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "emulated_speed_x_realtime": round(session_s / timings["arm64_demo_s"], 2) if timings["arm64_demo_s"] else None,
+        "emulation_slowdown_vs_x86_64": round(timings["arm64_demo_s"] / timings["x86_64_demo_s"], 1),
+        "versions": {"arm64": arm_versions, "x86_64": host_versions},
+        "qemu": subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from affectedge.session import default_session_dir
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder (default: the built one)")
+    p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1], help="working tree to install (default: this one)")
+    p.add_argument("--root", type=Path, default=None, help="arm64 root folder (default: ~/.cache/affectedge/arm64-root)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |difference| of any number in a window record")
+    p.add_argument("--result", type=Path, default=None, help="also write the result as JSON here")
+    args = p.parse_args(argv)
+    try:
+        result = prove(args.repo, args.session, args.tolerance, args.root)
+    except ProofError as exc:
+        print(f"arm64 proof: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.result:
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        args.result.write_text(text + "\n")
+    c = result["comparison"]
+    print(f"arm64 proof: {'PASS' if result['ok'] else 'FAIL'}: {c['windows']} windows, max |diff| {c['max_abs_diff']:.3g} "
+          f"(tolerance {args.tolerance:g}); emulated demo {result['timings_s']['arm64_demo_s']} s "
+          f"({result['emulated_speed_x_realtime']}x real time, {result['emulation_slowdown_vs_x86_64']}x the x86-64 run)")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
