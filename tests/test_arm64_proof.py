@@ -69,13 +69,13 @@ def test_labels_and_counts_must_match_exactly(physiology_windows, tmp_path):
     assert not short.ok and "windows in" in short.mismatches[0]
 
 
-def test_pip_config_drops_what_the_root_does_not_have(tmp_path):
-    (tmp_path / "etc/ssl/certs").mkdir(parents=True)
-    (tmp_path / "etc/ssl/certs/ca-certificates.crt").write_text("")
-    text = pip_config_for_root(tmp_path)
+def test_pip_config_drops_local_paths_and_carries_the_ca_bundle(tmp_path):
+    text, copies = pip_config_for_root(tmp_path)
     assert "file:" not in text and "/opt/" not in text
     if Path("/etc/pip.conf").is_file() and "cert" in Path("/etc/pip.conf").read_text():
-        assert "cert = /etc/ssl/certs/ca-certificates.crt" in text
+        assert "cert = /etc/affectedge-proof/cert-" in text
+        (host, inside), = copies.items()
+        assert host.is_file() and inside.is_relative_to(tmp_path)
 
 
 @pytest.mark.arm64

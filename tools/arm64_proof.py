@@ -196,16 +196,34 @@ def ensure_root(root: Path, mirror: str) -> None:
     stamp.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
 
 
-def pip_config_for_root(root: Path) -> str:
-    """This machine's pip settings without the values that point at files the root does not have."""
+CERT_KEYS = ("cert", "client-cert")
+
+
+def pip_config_for_root(root: Path) -> tuple[str, dict[Path, Path]]:
+    """This machine's pip settings for use inside ``root``, and the files to copy there for them.
+
+    Values that point at local indexes or wheel folders (``file:`` URLs, paths) are dropped: the
+    root does not have them. The CA bundle pip trusts is copied in, because behind a
+    TLS-intercepting proxy the root's own bundle does not verify PyPI.
+    """
     merged = configparser.ConfigParser()
     for path in (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path.home() / ".config/pip/pip.conf", Path.home() / ".pip/pip.conf"):
         if path.is_file():
             merged.read(path)
+    if os.environ.get("PIP_CERT"):  # pip's environment variables override its files
+        if not merged.has_section("global"):
+            merged.add_section("global")
+        merged.set("global", "cert", os.environ["PIP_CERT"])
     out = configparser.ConfigParser()
+    copies: dict[Path, Path] = {}
     for section in merged.sections():
         for key, value in merged.items(section):
-            kept = [tok for tok in value.split() if not tok.startswith("file:") and not (tok.startswith("/") and not (root / tok.lstrip("/")).exists())]
+            if key in CERT_KEYS and Path(value).is_file():
+                inside = Path("/etc/affectedge-proof") / f"{key}-{Path(value).name}"
+                copies[Path(value)] = root / inside.relative_to("/")
+                kept = [str(inside)]
+            else:
+                kept = [tok for tok in value.split() if not tok.startswith("file:") and not tok.startswith("/")]
             if kept:
                 if not out.has_section(section):
                     out.add_section(section)
@@ -214,7 +232,7 @@ def pip_config_for_root(root: Path) -> str:
     for section in out.sections():
         lines.append(f"[{section}]")
         lines += [f"{k} = {v}" for k, v in out.items(section)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", copies
 
 
 def copy_tree_files(repo: Path, dest: Path) -> None:
@@ -261,7 +279,11 @@ def in_root(root: Path, command: str, **kw) -> subprocess.CompletedProcess:
 def install_in_root(root: Path, repo: Path) -> None:
     """Install as on a fresh Pi: packaging/install.sh, with apt and pip working inside the root."""
     shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
-    (root / "etc/pip.conf").write_text(pip_config_for_root(root))
+    text, copies = pip_config_for_root(root)
+    for host_file, target in copies.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host_file, target)
+    (root / "etc/pip.conf").write_text(text)
     # Package scripts must not start daemons (bluetoothd, dbus) inside the build root.
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
