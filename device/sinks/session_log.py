@@ -136,8 +136,11 @@ class SessionLog:
             )
             self._insert_events()
             db.execute("COMMIT")
+            self._pending_events.clear()
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            # The events stay pending and go in with the next window that can be written.
             raise SessionLogError(f"{self.path}: writing window {window.seq} failed ({exc})") from None
 
     def _insert_events(self) -> None:
@@ -148,7 +151,6 @@ class SessionLog:
                          self._seal(dumps(r["detail"]), f"events/{self.run_id}/{self._event_seq}")))
         if rows:
             self._db.executemany("INSERT INTO events (run_id, seq, t, kind, source, detail) VALUES (?, ?, ?, ?, ?, ?)", rows)
-        self._pending_events.clear()
 
     def close(self) -> None:
         try:
@@ -156,6 +158,9 @@ class SessionLog:
                 self._db.execute("BEGIN")
                 self._insert_events()
                 self._db.execute("COMMIT")
+                self._pending_events.clear()
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise SessionLogError(f"{self.path}: closing the log failed ({exc}); committed windows are safe") from None
         finally:
             self._db.close()
