@@ -16,6 +16,7 @@ from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_located_yaml
 from .errors import ConfigError
 from .perception.physiology import PhysiologyConfig
+from .perception.voice import VoiceConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
 
@@ -81,6 +82,7 @@ class SourcesConfig(StrictModel):
 
 class PerceptionConfig(StrictModel):
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, description="Voice activity, prosody and arousal from the microphone (docs/voice.md).")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
 
 
