@@ -35,7 +35,8 @@ import yaml
 from ..errors import ModelError
 from ..sources.base import require_module
 from ..types import LABELS
-from .prosody import N_MELS, SUMMARY_KEYS, FrameFeatures, summarise
+from .prosody import N_MELS, SUMMARY_KEYS, FrameFeatures, frame_features, summarise
+from .vad import VoiceActivityDetector, speech_segments
 
 # ---------------------------------------------------------------- feature front ends
 
@@ -52,6 +53,20 @@ def prosody_mel_v1(frames: FrameFeatures, speech_s: float) -> np.ndarray:
 
 
 FRONT_ENDS = {"prosody_mel_v1": (prosody_mel_v1, len(SUMMARY_KEYS) + 2 * N_MELS)}
+
+
+def recording_speech_frames(x: np.ndarray, vad: VoiceActivityDetector, threshold: float = 0.5, hangover_s: float = 0.2,
+                            min_segment_s: float = 0.25) -> tuple[FrameFeatures, float]:
+    """The speech frames of a whole 16 kHz recording and their speech time, as the live path selects them.
+
+    The training tool uses this so that a model sees the same features in training as on the device.
+    """
+    segs = list(speech_segments(x, vad, threshold, hangover_s, min_segment_s))
+    frames = frame_features(x)
+    mask = np.zeros(len(frames), dtype=bool)
+    for seg in segs:
+        mask |= (frames.t >= seg.start) & (frames.t < seg.end)
+    return frames.select(mask), sum(seg.end - seg.start for seg in segs)
 
 
 # ---------------------------------------------------------------- manifest
