@@ -121,7 +121,6 @@ def export_onnx(model, n_features: int, path: Path) -> None:
 
 def quantise_int8(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -131,11 +130,10 @@ def quantise_int8(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
             row = next(self._rows, None)
             return None if row is None else {"features": row.reshape(1, -1)}
 
-    prepared = int8.with_suffix(".prep.onnx")
-    quant_pre_process(str(fp32), str(prepared))  # shape inference and graph clean-up, as onnxruntime recommends
-    quantize_static(str(prepared), str(int8), Reader(), quant_format=QuantFormat.QDQ,
+    # onnxruntime suggests quant_pre_process first; on skl2onnx's MLP graph it renames the softmax
+    # output and quantize_static then fails, while the plain graph quantises correctly without it.
+    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    prepared.unlink()
 
 
 def onnx_probabilities(path: Path, x: np.ndarray) -> np.ndarray:
