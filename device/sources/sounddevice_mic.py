@@ -4,7 +4,8 @@ PortAudio calls ``_callback`` on its own thread with each block; the callback on
 block into a bounded ring of blocks and never waits, so a slow pipeline loses the oldest audio
 (counted) instead of stalling the sound card. Input overflows reported by the driver are counted
 too; both surface as events. Timestamps come from the sample count (drift-free within a stream),
-re-anchored to ``time.monotonic()`` after lost audio or drift beyond ``REANCHOR_S``.
+moved forward to ``time.monotonic()`` after lost audio or when the sample clock falls behind by
+more than ``REANCHOR_S`` (they never move back).
 """
 
 from __future__ import annotations
@@ -98,11 +99,13 @@ class SoundDeviceSource:
                 yield Event(arrived, "audio_overflow", self.name,
                             {"driver_overflows": overflows - seen_overflows, "dropped_blocks": dropped - seen_dropped})
                 seen_overflows, seen_dropped = overflows, dropped
-                t_next = None  # audio was lost: re-anchor
+                if t_next is not None:
+                    t_next = max(t_next, arrived - len(block) / SAMPLE_RATE)  # audio was lost: catch up
             # The block's first sample was captured about one block before the callback ran.
             anchored = arrived - len(block) / SAMPLE_RATE
-            if t_next is None or abs(t_next - anchored) > REANCHOR_S:
-                t_next = anchored
+            if t_next is None or anchored - t_next > REANCHOR_S:
+                # Only forward: timestamps never go back, even if blocks arrive in a burst.
+                t_next = anchored if t_next is None else max(t_next, anchored)
             yield AudioChunk(t_next, block, SAMPLE_RATE, self.name)
             t_next += len(block) / SAMPLE_RATE
         yield Event(self.clock(), "source_down", self.name, {"device": str(self.config.device)})
