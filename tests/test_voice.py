@@ -307,3 +307,18 @@ def test_microphone_device_name_errors_and_missing_extra(speech, monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
     with pytest.raises(BackendUnavailableError, match=r"affectedge\[audio\]"):
         SoundDeviceSource(SoundDeviceConfig(backend="sounddevice")).open()
+
+
+def test_demo_session_speech_runs_through_vad_features_and_arousal(demo_session):
+    voice, events = run_voice(demo_session.microphone.path)
+    windows = [(0.2 * k, 0.2 * (k + 1), e) for k, e in enumerate(voice)]
+    covered = [e for *_, e in windows if e is not None]
+    assert len(covered) / len(windows) > 0.5, "most of the session's audio is speech"
+    for e in covered:
+        assert e.arousal is not None and -1 < e.arousal < 1 and e.valence is None
+        assert {"f0_median_hz", "loudness_db", "snr_db", "speech_s"} <= set(e.features)
+    # Inside the pyannote part, voice windows fall within the reference speaker turns.
+    turns = reference_turns(demo_session.reference.speaker_turns)
+    in_sample = [(a, b) for a, b, e in windows if e is not None and b <= 30.0]
+    inside = [any(s - 0.3 <= a and b <= t + 0.3 for s, t in turns) for a, b in in_sample]
+    assert np.mean(inside) > 0.95
