@@ -10,8 +10,8 @@ Arousal (docs/voice.md): ``tanh(0.5 * (0.35 z_f0 + 0.35 z_loudness + 0.15 z_f0_v
 so a higher, louder, livelier or faster voice raises it. Valence is left absent: prosody alone
 does not tell a happy shout from an angry one, and no speech-emotion model ships (see speech_model.py).
 
-Privacy: raw audio lives only in a buffer of at most one VAD chunk plus one analysis frame
-(about 0.1 s); what is kept for the context span are per-frame numbers, and what leaves the
+Privacy: raw audio lives only in a buffer of the samples not yet analysed (one window plus one
+analysis frame, about 0.3 s; never more than about 0.6 s); what is kept for the context span are per-frame numbers, and what leaves the
 analyser are the per-window estimate and the features named in ``log_features``.
 """
 
@@ -156,7 +156,9 @@ class VoiceAnalyser:
             self._events.append(Event(sample.t, "audio_gap", self.source, {"gap_s": round(sample.t - expected, 3)}))
         self._buf = np.concatenate([self._buf, x])
         self._run_vad()
-        if n_frames(len(self._buf) - self._frame_pos) >= 8:
+        if n_frames(len(self._buf) - self._frame_pos) >= 32:
+            # Frames are computed in batches at window close; this bounds the buffer (~0.5 s)
+            # if windows are not being closed.
             self._run_frames()
         self._trim_buffer()
 
