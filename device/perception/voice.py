@@ -11,8 +11,9 @@ so a higher, louder, livelier or faster voice raises it. Valence is left absent:
 does not tell a happy shout from an angry one, and no speech-emotion model ships (see speech_model.py).
 
 Privacy: raw audio lives only in a buffer of the samples not yet analysed (one window plus one
-analysis frame, about 0.3 s; never more than about 0.6 s); what is kept for the context span are per-frame numbers, and what leaves the
-analyser are the per-window estimate and the features named in ``log_features``.
+analysis frame, about 0.3 s; never more than about 0.6 s); what is kept for the context span are
+per-frame numbers, and what leaves the analyser are the per-window estimate and the features
+named in ``log_features``.
 """
 
 from __future__ import annotations
