@@ -16,6 +16,7 @@ from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_located_yaml
 from .errors import ConfigError
 from .perception.physiology import PhysiologyConfig
+from .publish.config import PublishConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
 
@@ -102,6 +103,7 @@ class AppConfig(StrictModel):
     sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Where samples come from.")
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
+    publish: Optional[PublishConfig] = Field(None, description="Summaries over MQTT (docs/mqtt.md); nothing is published when omitted.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
 
 
