@@ -55,7 +55,8 @@ class MosquittoBroker:
 
     kind = "mosquitto"
 
-    def __init__(self, workdir: Path, listeners: Optional[str] = None, port: Optional[int] = None):
+    def __init__(self, workdir: Path, listeners: Optional[str] = None, port: Optional[int] = None,
+                 persistent: bool = False):
         self.executable = find_mosquitto()
         if self.executable is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -68,7 +69,8 @@ class MosquittoBroker:
         self.log = self.workdir / "mosquitto.log"
         # Started as root, mosquitto would switch to the `mosquitto` user and then fail to read
         # the generated (0600) files: run it as whoever owns them.
-        self.conf.write_text(f"user {getpass.getuser()}\npersistence false\nlog_dest file {self.log}\n"
+        persistence = f"persistence true\npersistence_location {self.workdir}/\n" if persistent else "persistence false\n"
+        self.conf.write_text(f"user {getpass.getuser()}\n{persistence}log_dest file {self.log}\n"
                              f"log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{body}")
         self._proc: Optional[subprocess.Popen] = None
 

@@ -85,6 +85,7 @@ class MqttPublisher:
         self._submitted_at: dict[int, float] = {}
         self._newest_summary = 0
         self._first_connack = threading.Event()
+        self._stopping = False
         self._client = None
         self._drainer: Optional[threading.Thread] = None
 
@@ -115,8 +116,10 @@ class MqttPublisher:
         try:
             client.connect(self.config.host, self.config.effective_port, keepalive=self.config.keepalive_s)
         except ssl.SSLError as exc:
+            why = (f"certificate verify failed: {exc.verify_message}" if isinstance(exc, ssl.SSLCertVerificationError)
+                   else exc.reason or exc.__class__.__name__)
             raise MqttTlsError(
-                f"TLS handshake with the MQTT broker {self.where} failed ({exc.reason or exc.__class__.__name__}); "
+                f"TLS handshake with the MQTT broker {self.where} failed ({why}); "
                 "check publish.tls.ca_file and that publish.host matches the broker certificate"
             ) from None
         except OSError as exc:
@@ -150,6 +153,9 @@ class MqttPublisher:
         self._shutdown_client()
 
     def _shutdown_client(self) -> None:
+        self._stopping = True
+        # paho's loop thread logs a spurious "Client is not connected" error on its way out.
+        self._client.disable_logger()
         self._client.disconnect()
         self._client.loop_stop()
         self.connected.clear()
@@ -247,7 +253,7 @@ class MqttPublisher:
         log.warning("MQTT broker %s unreachable; retrying (outbox holds %d)", self.where, len(self.outbox))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stopping:
             log.warning("disconnected from MQTT broker %s (%s); buffering in the outbox", self.where, reason_code)
         self.connected.clear()
 
