@@ -77,16 +77,19 @@ class GatedPayload:
         return f"GatedPayload({self.kind}, {len(self.text)} chars)"
 
 
-@lru_cache(maxsize=1)
-def _validator():
+@lru_cache(maxsize=None)
+def _validator(kind: Optional[str] = None):
+    """The schema's validator: for all payloads (``kind=None``), or for one kind's definition."""
     jsonschema = require_module("jsonschema", "mqtt publisher", "mqtt")
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
+    if kind is not None:
+        schema = {k: v for k, v in schema.items() if k != "oneOf"} | {"$ref": f"#/$defs/{kind}"}
     return jsonschema.Draft202012Validator(schema)
 
 
 def _validate(kind: str, payload: Mapping[str, Any]) -> None:
-    errors = sorted(_validator().iter_errors(payload), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator(kind).iter_errors(payload), key=lambda e: -len(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         # Name the field, never echo its value: the value is what must not leak into logs.

@@ -83,6 +83,7 @@ class SummaryAggregator:
         self._candidate: Optional[tuple[str, float]] = None  # zone and when it started
         self._sensors: set[str] = set()
         self._early_events: list[SummaryEvent] = []
+        self._anchor = 0.0  # periods tile the clock from here (moves when the period changes)
 
     def set_period(self, period_s: float) -> None:
         """Takes effect at the next period boundary (a summary never mixes two periods)."""
@@ -97,6 +98,7 @@ class SummaryAggregator:
         """Forget the open period's windows (used on pause)."""
         if self._period is not None:
             self._early_events = self._period.events
+            self._anchor = self._period.end
             self._period = None
 
     def add_event(self, event: Event) -> None:
@@ -121,8 +123,9 @@ class SummaryAggregator:
         if self._period is None:
             if self._pending_period is not None:
                 self.period_s, self._pending_period = self._pending_period, None
-            k = math.floor(w.start / self.period_s + 1e-9)
-            self._period = _Period(k * self.period_s, (k + 1) * self.period_s, events=self._early_events)
+            k = math.floor((w.start - self._anchor) / self.period_s + 1e-9)
+            start = self._anchor + k * self.period_s
+            self._period = _Period(start, start + self.period_s, events=self._early_events)
             self._early_events = []
         self._period.windows.append(w)
         self._track_zone(w)
@@ -145,6 +148,7 @@ class SummaryAggregator:
 
     def _close(self) -> Summary:
         p, self._period = self._period, None
+        self._anchor = p.end
         ws = p.windows
         data = [w for w in ws if w.status == "ok"]
         zoned = [w.zone for w in data if w.zone is not None]
