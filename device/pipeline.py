@@ -22,6 +22,7 @@ from .fusion import FusionState, fuse_window
 from .perception.base import Analyser
 from .sinks.base import Sink
 from .sources.base import Source
+from .supervisor import StageHealth, SupervisedSource, _Finished
 from .types import Event, FusedWindow, ModalityEstimate, Sample
 
 
@@ -63,12 +64,12 @@ class Pipeline:
         stop = stop or threading.Event()
         opened: list[Source] = []
         try:
-            for s in self.sources:
-                s.open()
-                opened.append(s)
             if any(getattr(s, "live", False) for s in self.sources):
-                self._run_threaded(stop)
+                self._run_threaded(stop)  # the supervisor opens and closes each source
             else:
+                for s in self.sources:
+                    s.open()
+                    opened.append(s)
                 self._run_merged(stop, realtime=self.config.run.pace == "realtime")
         finally:
             for s in opened:
@@ -95,35 +96,32 @@ class Pipeline:
 
     def _run_threaded(self, stop: threading.Event) -> None:
         inbox: queue.Queue = queue.Queue(maxsize=1024)
-        done = object()
-
-        def pump(source: Source) -> None:
-            try:
-                for item in source.samples():
-                    if stop.is_set():
-                        break
-                    inbox.put(item)
-            except Exception as exc:  # a failing source must not take the others down
-                inbox.put(Event(self.clock(), "source_failed", source.name, {"error": str(exc)}))
-            inbox.put(done)
-
-        threads = [threading.Thread(target=pump, args=(s,), name=f"source-{s.name}", daemon=True) for s in self.sources]
-        for th in threads:
-            th.start()
-        running = len(threads)
+        self.supervised = [SupervisedSource(s, inbox, self.config.supervisor, stop, self.clock) for s in self.sources]
+        for sup in self.supervised:
+            sup.start()
+        running = len(self.supervised)
         lateness = self.config.window.allowed_lateness_s
         while running and not stop.is_set():
             try:
                 item = inbox.get(timeout=self._length / 2)
             except queue.Empty:
                 item = None
-            if item is done:
+            if isinstance(item, _Finished):
                 running -= 1
+                if item.error is not None:
+                    stop.set()
+                    raise item.error  # a missing package: no retry can fix it
             elif item is not None:
                 self._ingest(item)
+            for sup in self.supervised:
+                sup.check_stall()
             if self._k is not None:
                 self._close_through(self.clock() - lateness)
         self._finish()
+
+    def health(self) -> list[StageHealth]:
+        """The supervised sources' health (empty for replay runs)."""
+        return [sup.health for sup in getattr(self, "supervised", [])]
 
     # ------------------------------------------------------------------ windows
 
