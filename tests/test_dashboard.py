@@ -68,7 +68,7 @@ def test_dashboard_shows_zone_trend_confidence_sensors_and_offline(secure_broker
         last = json.loads(obs.on(f"{PREFIX}/{DEVICE}/summary")[-1])
         card = f"#device-{DEVICE}"
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{card} .status").text == "online")
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-points") == "18")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-points") == "19")
         zone = browser.find_element(By.CSS_SELECTOR, f"{card} .zone")
         assert zone.get_attribute("data-zone") == last["zone"]
         colour = zone.value_of_css_property("background-color")

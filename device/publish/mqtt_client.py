@@ -74,13 +74,14 @@ class MqttPublisher:
         self.on_connected = on_connected
         self.client_id = f"affectedge-{device_id}"
         self.where = f"{config.host}:{config.effective_port}"
-        self.ack_latencies_s: deque[float] = deque(maxlen=100_000)  # submit -> PUBACK, this process only
+        self.ack_latencies_s: deque[float] = deque(maxlen=100_000)  # window close -> PUBACK, this process only
         self.connected = threading.Event()
         self.last_refusal: Optional[str] = None
         self._acks: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._handed: dict[int, int] = {}  # paho mid -> outbox row id (drain thread only)
+        self._handed: dict[int, int] = {}  # paho mid -> outbox row id, under _hand_lock
+        self._hand_lock = threading.Lock()
         self._last_handed = 0
         self._submitted_at: dict[int, float] = {}
         self._newest_summary = 0
@@ -162,14 +163,16 @@ class MqttPublisher:
 
     # ------------------------------------------------------------------ publishing
 
-    def submit(self, payload: GatedPayload, retain: bool = False) -> int:
+    def submit(self, payload: GatedPayload, retain: bool = False, since: Optional[float] = None) -> int:
         """Store a summary in the outbox (it is sent from there); returns how many old rows the
-        bounded outbox dropped to make room."""
+        bounded outbox dropped to make room. ``since`` (perf_counter) starts its latency clock."""
         if not isinstance(payload, GatedPayload):
             raise PrivacyGateError("only payloads built by the privacy gate can be published")
         row_id, dropped = self.outbox.add(self.topics.summary, payload.kind, payload.text, retain)
-        self._submitted_at[row_id] = time.perf_counter()
+        self._submitted_at[row_id] = time.perf_counter() if since is None else since
         self._newest_summary = row_id
+        if self.connected.is_set():
+            self._hand_rows()  # straight away from this thread: a hop through the drain thread costs latency
         self._wake.set()
         return dropped
 
@@ -200,18 +203,25 @@ class MqttPublisher:
     def _take_acks(self) -> None:
         while True:
             try:
-                mid = self._acks.get_nowait()
+                mid, acked_at = self._acks.get_nowait()
             except queue.Empty:
                 return
-            row_id = self._handed.pop(mid, None)
+            with self._hand_lock:
+                row_id = self._handed.pop(mid, None)
             if row_id is None:
                 continue  # a state publish, not an outbox row
             self.outbox.remove(row_id)
             started = self._submitted_at.pop(row_id, None)
             if started is not None:
-                self.ack_latencies_s.append(time.perf_counter() - started)
+                self.ack_latencies_s.append(acked_at - started)
 
     def _hand_rows(self) -> None:
+        # Called by the drain thread and by submit(); the lock keeps rows handed once and in order.
+        # paho callbacks never take it (see the module docstring), so publishing under it is safe.
+        with self._hand_lock:
+            self._hand_rows_locked()
+
+    def _hand_rows_locked(self) -> None:
         room = MAX_HANDED - len(self._handed)
         if room <= 0:
             return
@@ -258,7 +268,7 @@ class MqttPublisher:
         self.connected.clear()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self._acks.put(mid)
+        self._acks.put((mid, time.perf_counter()))  # the PUBACK's arrival, not when the drain thread sees it
         self._wake.set()
 
     def _on_message(self, client, userdata, message) -> None:

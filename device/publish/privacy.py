@@ -88,6 +88,12 @@ def _validator(kind: Optional[str] = None):
     return jsonschema.Draft202012Validator(schema)
 
 
+def warm_up() -> None:
+    """Compile every validator now, so the first summary does not pay for it."""
+    for kind in WHITELIST:
+        _validator(kind)
+
+
 def _validate(kind: str, payload: Mapping[str, Any]) -> None:
     errors = sorted(_validator(kind).iter_errors(payload), key=lambda e: -len(e.absolute_path))
     if errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Optional, Sequence
 
 from ..types import Event, FusedWindow, ModalityEstimate
@@ -12,7 +13,7 @@ from .config import PublishConfig
 from .homeassistant import discovery_payloads
 from .mqtt_client import MqttPublisher
 from .outbox import Outbox
-from .privacy import RandomisedResponse, load_or_create_secret, pseudonym, settings_payload, summary_payload
+from .privacy import RandomisedResponse, load_or_create_secret, pseudonym, settings_payload, summary_payload, warm_up
 from .summaries import Summary, SummaryAggregator
 
 log = logging.getLogger("affectedge.publish")
@@ -28,6 +29,7 @@ class PublishSink:
         self.subject = pseudonym(subject_id, load_or_create_secret(config.pseudonym_secret_file))
         self.dp = RandomisedResponse(config.zone_dp_epsilon) if config.zone_dp_epsilon is not None else None
         self.aggregator = SummaryAggregator(config.period_s)
+        warm_up()
         self.paused = False
         self.summaries_submitted = 0
         self._lock = threading.Lock()  # pipeline thread vs commands on paho's thread
@@ -47,12 +49,13 @@ class PublishSink:
     # ------------------------------------------------------------------ Sink
 
     def write_window(self, window: FusedWindow, estimates: Sequence[ModalityEstimate]) -> None:
+        closed_at = time.perf_counter()  # the window has just closed: latency is measured from here
         with self._lock:
             if self.paused:
                 return
             done = self.aggregator.add_window(window)
         for s in done:
-            self._submit(s)
+            self._submit(s, closed_at)
 
     def write_event(self, event: Event) -> None:
         with self._lock:
@@ -62,7 +65,7 @@ class PublishSink:
         with self._lock:
             last = None if self.paused else self.aggregator.flush()
         if last is not None:
-            self._submit(last)
+            self._submit(last, time.perf_counter())
         self.publisher.stop(self.config.drain_timeout_s)
         left = len(self.outbox)
         if left:
@@ -71,9 +74,9 @@ class PublishSink:
 
     # ------------------------------------------------------------------ internals
 
-    def _submit(self, s: Summary) -> None:
+    def _submit(self, s: Summary, closed_at: float) -> None:
         payload = summary_payload(s, device=self.device_id, seq=self.outbox.next_seq(), subject=self.subject, dp=self.dp)
-        dropped = self.publisher.submit(payload)
+        dropped = self.publisher.submit(payload, since=closed_at)
         self.summaries_submitted += 1
         if dropped:
             log.warning("outbox full (%d): dropped the %d oldest summaries", self.config.outbox_max_messages, dropped)

@@ -129,6 +129,10 @@ class SummaryAggregator:
             self._early_events = []
         self._period.windows.append(w)
         self._track_zone(w)
+        if w.end >= self._period.end - 1e-9:
+            # Close as soon as the period's last window closes: waiting for the next window would
+            # add a window length to every summary's latency.
+            done.append(self._close())
         return done
 
     def flush(self) -> Optional[Summary]:
