@@ -60,6 +60,10 @@ def test_zone_change_needs_a_second_of_dwell_and_sensor_events_are_reported():
         k = int(round(e.t / 0.2))
         assert raw[k:k + 5] == [e.to_zone] * 5
     assert out[0].events[0].kind == "sensor_up" and all(e.kind != "late_sample" for s in out for e in s.events)
+    failed = summaries_of(ws[:25], events=[Event(0.0, "sink_failed", "SessionLog", {"error": "disk full /var/x"})])[0]
+    data = json.loads(summary_payload(failed, device="dev1", seq=1, subject=None).text)
+    assert data["events"][0] == {"kind": "sink_failed", "t": 0.0, "source": "session_log"}
+    assert "disk full" not in json.dumps(data)
     assert stable[-1] == changes[-1].to_zone
 
 

@@ -7,6 +7,7 @@ privacy gate (privacy.py) decides which of these numbers may leave the device.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,11 +22,18 @@ ZONE_DWELL_S = 1.0
 # Pipeline event kinds that mean a sensor stopped or came back.
 SENSOR_LOST_KINDS = frozenset({"source_down", "source_failed", "disconnected", "sensor_lost"})
 SENSOR_UP_KINDS = frozenset({"source_up", "connected"})
+# A local sink (session log, disk) failing or recovering: published so a caregiver knows the
+# device's own record has a gap. The source is the sink's class name, published in snake case.
+SINK_KINDS = frozenset({"sink_failed", "sink_recovered"})
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True)
 class SummaryEvent:
-    kind: str  # zone_change | sensor_lost | sensor_up | outbox_dropped
+    kind: str  # zone_change | sensor_lost | sensor_up | sink_failed | sink_recovered | outbox_dropped
     t: float
     source: Optional[str] = None
     from_zone: Optional[str] = None
@@ -108,6 +116,8 @@ class SummaryAggregator:
         elif event.kind in SENSOR_UP_KINDS:
             self._sensors.add(event.source)
             self._note(SummaryEvent("sensor_up", event.t, source=event.source))
+        elif event.kind in SINK_KINDS:
+            self._note(SummaryEvent(event.kind, event.t, source=_snake(event.source)))
 
     def note_dropped(self, count: int, t: float) -> None:
         """The outbox dropped ``count`` old summaries; say so in the next one."""
