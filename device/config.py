@@ -16,6 +16,7 @@ from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
 from .perception.voice import VoiceConfig
+from .publish.config import PublishConfig
 from .supervisor import SupervisorConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
@@ -115,6 +116,7 @@ class AppConfig(StrictModel):
     sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Where samples come from.")
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
+    publish: Optional[PublishConfig] = Field(None, description="Summaries over MQTT (docs/mqtt.md); nothing is published when omitted.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
 

@@ -50,6 +50,10 @@ def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optiona
         sinks.append(JsonlSink(config.log.jsonl))
     if config.log.console:
         sinks.append(ConsoleSink())
+    if config.publish is not None:
+        from .publish.sink import PublishSink
+
+        sinks.append(PublishSink(config.publish, config.device.id, config.device.subject_id))
     sinks.extend(extra)
     return sinks
 

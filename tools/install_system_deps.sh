@@ -3,8 +3,9 @@
 # otherwise prints what is missing and carries on, and the tests that need them say so.
 set -euo pipefail
 # sox: the voice tests raise a real recording in pitch and level; espeak-ng: the speech-model
-# toolchain test's synthetic corpus.
-PKGS=(sox espeak-ng ${AFFECTEDGE_SYSTEM_PKGS:-})
+# toolchain test's synthetic corpus; mosquitto: the publishing tests and the demo broker;
+# chromium + chromium-driver: the dashboard test.
+PKGS=(sox espeak-ng mosquitto chromium chromium-driver ${AFFECTEDGE_SYSTEM_PKGS:-})
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
