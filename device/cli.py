@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .errors import AffectEdgeError, ConfigError
@@ -51,8 +53,12 @@ def _cmd_dashboard(args) -> int:
     server = make_server(args.bind, args.port, page_config(args.broker, args.prefix, args.username, args.password_file))
     host, port = server.server_address[:2]
     print(f"affectedge dashboard: http://{host}:{port}/ (feed {args.broker}, prefix {args.prefix}); Ctrl-C stops", flush=True)
-    stop = _stop_on_signals()
-    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    def shutdown(*_):
+        # serve_forever runs in this thread: shutdown() must come from another one.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
     server.serve_forever()
     server.server_close()
     return 0
