@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .errors import AffectEdgeError, ConfigError
@@ -41,7 +43,25 @@ def _cmd_run(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out, session_dir=args.session, console=args.live)
+    return run_demo(out=args.out, session_dir=args.session, console=args.live, broker=args.broker,
+                    embedded_broker=args.embedded_broker)
+
+
+def _cmd_dashboard(args) -> int:
+    from .dashboard.server import make_server, page_config
+
+    server = make_server(args.bind, args.port, page_config(args.broker, args.prefix, args.username, args.password_file))
+    host, port = server.server_address[:2]
+    print(f"affectedge dashboard: http://{host}:{port}/ (feed {args.broker}, prefix {args.prefix}); Ctrl-C stops", flush=True)
+    def shutdown(*_):
+        # serve_forever runs in this thread: shutdown() must come from another one.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    server.serve_forever()
+    server.server_close()
+    return 0
 
 
 def _cmd_config_reference(args) -> int:
@@ -83,11 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the session log and window records (default: out/demo)")
     d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/build_demo_session.py built)")
     d.add_argument("--live", action="store_true", help="also print the live line per second of session time")
+    d.add_argument("--broker", default=None, metavar="HOST:PORT", help="publish to this MQTT broker (plain TCP, anonymous) instead of an embedded one")
+    d.add_argument("--embedded-broker", choices=("auto", "mosquitto", "amqtt"), default="auto",
+                   help="which embedded broker to start when --broker is not given (auto: mosquitto when installed, else amqtt)")
     d.set_defaults(func=_cmd_demo)
 
     o = sub.add_parser("doctor", help="print what this machine has (CPU, cameras, audio, Bluetooth, runtimes, models) and which board profile fits")
     o.add_argument("--fitting-board", action="store_true", help="print only the name of the board profile that fits (nothing, exit 1, if none)")
     o.set_defaults(func=_cmd_doctor)
+
+    b = sub.add_parser("dashboard", help="serve the caregiver dashboard (reads the MQTT feed over WebSockets)")
+    b.add_argument("--broker", default="ws://127.0.0.1:9001", help="the broker's websockets listener, ws://host:port or wss://...")
+    b.add_argument("--prefix", default="affectedge", help="topic prefix of the devices (publish.prefix)")
+    b.add_argument("--username", default=None, help="read-only dashboard user on the broker")
+    b.add_argument("--password-file", type=Path, default=None, help="file holding that user's password (handed to the page)")
+    b.add_argument("--bind", default="127.0.0.1", help="address to serve on (default: localhost only)")
+    b.add_argument("--port", type=int, default=8080)
+    b.set_defaults(func=_cmd_dashboard)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)

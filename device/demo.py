@@ -10,12 +10,13 @@ from typing import Optional
 import yaml
 
 from .config import AppConfig
+from .errors import SourceError
 from .pipeline import RunStats
 from .session import DemoSession, default_session_dir, load_session
 from .types import MODALITIES, ZONES
 
 
-def demo_config_dict(session: DemoSession, out: Path, console: bool) -> dict:
+def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Optional[tuple[str, int]] = None) -> dict:
     """The service config that replays ``session`` (also written next to the outputs for reuse)."""
     sources: dict = {
         "camera": {
@@ -30,7 +31,35 @@ def demo_config_dict(session: DemoSession, out: Path, console: bool) -> dict:
         "sources": sources,
         "log": {"sqlite": str(out / "session.sqlite"), "jsonl": str(out / "windows.jsonl"), "console": console},
         "run": {"pace": "fast"},
+        **({"publish": {
+            "host": broker[0],
+            "port": broker[1],
+            "outbox": str(out / "outbox.sqlite"),
+            "pseudonym_secret_file": str(out / "pseudonym.secret"),
+        }} if broker else {}),
     }
+
+
+def _parse_broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SourceError(f"--broker {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def publish_report(sinks) -> str:
+    """Summaries published and window-close-to-PUBACK latency, from the publishing sink."""
+    from .publish.sink import PublishSink
+
+    sink = next((s for s in sinks if isinstance(s, PublishSink)), None)
+    if sink is None:
+        return "published      nothing (no publish section)"
+    lat = sorted(sink.publisher.ack_latencies_s)
+    line = f"published      {sink.summaries_submitted} summaries, {len(lat)} acknowledged (PUBACK)"
+    if lat:
+        p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+        line += f"; window close to PUBACK p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
+    return line
 
 
 def summary_table(stats: RunStats, config: AppConfig) -> str:
@@ -50,25 +79,52 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False) -> int:
-    from .service import build_pipeline
+def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False, broker: Optional[str] = None,
+             embedded_broker: str = "auto") -> int:
+    """Replay the demo session; summaries go to ``broker`` (HOST:PORT) or to an embedded broker."""
+    from .publish.local_broker import start_session_broker
 
     session_dir = Path(session_dir) if session_dir else default_session_dir()
     session = load_session(session_dir)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", "windows.jsonl"):
-        (out / stale).unlink(missing_ok=True)  # a demo run starts a fresh log
-    data = demo_config_dict(session, out, console)
+    for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", "windows.jsonl",
+                  "outbox.sqlite", "outbox.sqlite-wal", "outbox.sqlite-shm"):
+        (out / stale).unlink(missing_ok=True)  # a demo run starts a fresh log and outbox
+    local = None
+    if broker is None:
+        # No broker named: start one for this session so the whole path runs on a fresh machine.
+        local = start_session_broker(out / "broker", prefer=None if embedded_broker == "auto" else embedded_broker)
+        print(f"affectedge demo: publishing to an embedded broker, {local.describe()}")
+        address = (local.host, local.port)
+    else:
+        address = _parse_broker(broker)
+        print(f"affectedge demo: publishing to the MQTT broker {address[0]}:{address[1]}")
+    try:
+        return _run_demo(out, session, session_dir, console, address)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int]) -> int:
+    from .service import build_pipeline
+
+    data = demo_config_dict(session, out, console, broker)
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
     print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
+    for analyser in pipeline.analysers:
+        describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
+        if describe is not None:
+            print(describe())
     t0 = time.perf_counter()
     stats = pipeline.run()
     wall = time.perf_counter() - t0
     print(summary_table(stats, config))
+    print(publish_report(pipeline.sinks))
     speed = (stats.windows * config.window.length_s) / wall if wall > 0 else float("inf")
     print(f"replayed in {wall:.2f} s ({speed:.0f}x real time)")
     print(f"wrote {config.log.sqlite}\n      {config.log.jsonl}\n      {config_path}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import heapq
 import math
 import queue
+import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from .config import AppConfig
+from .errors import AffectEdgeError
 from .fusion import FusionState, fuse_window
 from .perception.base import Analyser
 from .sinks.base import Sink
@@ -36,6 +39,7 @@ class RunStats:
     modality_windows: Counter = field(default_factory=Counter)
     events: Counter = field(default_factory=Counter)
     samples: Counter = field(default_factory=Counter)
+    sink_failures: Counter = field(default_factory=Counter)
     first_t: Optional[float] = None
     last_t: Optional[float] = None
 
@@ -56,6 +60,7 @@ class Pipeline:
         self._length = config.window.length_s
         self._k: Optional[int] = None  # index of the open window
         self._state = FusionState()
+        self._failed_sinks: dict[str, str] = {}
 
     # ------------------------------------------------------------------ running
 
@@ -75,7 +80,7 @@ class Pipeline:
             for s in opened:
                 s.close()
             for sink in self.sinks:
-                sink.close()
+                self._guarded(sink, sink.close)
         return self.stats
 
     def _run_merged(self, stop: threading.Event, realtime: bool) -> None:
@@ -162,7 +167,9 @@ class Pipeline:
         window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones)
         self._account(window)
         for sink in self.sinks:
-            sink.write_window(window, estimates)
+            if self._guarded(sink, sink.write_window, window, estimates) and type(sink).__name__ in self._failed_sinks:
+                del self._failed_sinks[type(sink).__name__]
+                self._emit_event(Event(end, "sink_recovered", type(sink).__name__, {}))
         self._k = k + 1
         self.stats.last_t = end
 
@@ -184,7 +191,23 @@ class Pipeline:
     def _emit_event(self, ev: Event) -> None:
         self.stats.events[ev.kind] += 1
         for sink in self.sinks:
-            sink.write_event(ev)
+            self._guarded(sink, sink.write_event, ev)
+
+    def _guarded(self, sink: Sink, call, *args) -> bool:
+        """A failing sink (disk full, log unwritable) must not stop the others or the windows:
+        its failure is announced once to the other sinks (the published status). Recovery is
+        judged by the next window it writes."""
+        name = type(sink).__name__
+        try:
+            call(*args)
+            return True
+        except (AffectEdgeError, OSError, sqlite3.Error) as exc:
+            self.stats.sink_failures[name] += 1
+            if name not in self._failed_sinks:
+                self._failed_sinks[name] = str(exc)
+                print(f"affectedge: {name} failed: {exc}", file=sys.stderr, flush=True)
+                self._emit_event(Event(self.stats.last_t or 0.0, "sink_failed", name, {"error": str(exc)}))
+            return False
 
 
 def _tagged(it: Iterator, i: int) -> Iterator[tuple]:

@@ -64,7 +64,7 @@ fi
 usermod -a -G video,audio,bluetooth "$SERVICE_USER"
 
 # 3. The code: a venv that also sees apt's Python packages (picamera2, libcamera bindings).
-extras="camera,audio,ble,litert,onnx,mqtt"
+extras="camera,audio,ble,litert,onnx,mqtt,secure"
 constraints=()
 if is_pi; then
     # picamera2 from apt needs NumPy 1 in the venv (see the file).
@@ -98,8 +98,8 @@ if [ ! -e /etc/default/affectedge ]; then
     printf '# Arguments for affectedge run/check-config (read by affectedge.service).\nAFFECTEDGE_ARGS="--board %s"\n' "$BOARD" > /etc/default/affectedge
 fi
 if [ ! -e "$ETC/session-log.key" ]; then
-    # 32 random bytes, urlsafe base64 (a Fernet key). Losing it makes the encrypted logs unreadable.
-    (umask 077 && "$PREFIX/venv/bin/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' > "$ETC/session-log.key")
+    # 32 random bytes as hex, mode 0600 (affectedge.log_crypto). Losing it makes the encrypted logs unreadable.
+    "$PREFIX/venv/bin/python" -c 'import sys, pathlib; from affectedge.log_crypto import generate_key_file; generate_key_file(pathlib.Path(sys.argv[1]))' "$ETC/session-log.key"
     say "created $ETC/session-log.key; back it up somewhere safe"
 fi
 chown "$SERVICE_USER:$SERVICE_USER" "$ETC/session-log.key"

@@ -99,3 +99,20 @@ def test_install_script_parses_and_knows_its_options():
 def test_install_script_passes_shellcheck():
     r = subprocess.run(["shellcheck", "-S", "warning", str(INSTALL)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout
+
+
+def test_config_template_validates_also_with_publishing_enabled(tmp_path):
+    from affectedge.config import load_config
+
+    template = (REPO / "packaging" / "config.yaml").read_text()
+    cfg = load_config(REPO / "packaging" / "config.yaml")
+    assert cfg.log.encryption_key_file == Path("/etc/affectedge/session-log.key")
+    # Everything the service writes is under its state directory (the unit makes the rest read-only).
+    assert str(cfg.log.directory).startswith("/var/lib/affectedge/")
+    enabled = tmp_path / "config.yaml"
+    head, _, tail = template.partition("# publish:")
+    enabled.write_text(head + "publish:" + tail.replace("\n#   ", "\n  "))
+    cfg = load_config(enabled)
+    assert cfg.publish is not None
+    for path in (cfg.publish.outbox, cfg.publish.pseudonym_secret_file):
+        assert str(path).startswith("/var/lib/affectedge/"), path
