@@ -1,7 +1,8 @@
 """Soak: run the service on the replayed demo session for a long time and watch its resources.
 
 Starts ``affectedge run`` (a separate process, as systemd would) with a config that replays the
-demo session at its real pace. The replay is 90 s long, so before it ends the script sends SIGHUP:
+demo session at its real pace, writes rotating encrypted session logs and publishes summaries to a
+broker on loopback (mosquitto when installed, else amqtt), as a device would. The replay is 90 s long, so before it ends the script sends SIGHUP:
 the service validates its config and rebuilds the whole pipeline (sources, analysers, sinks) in the
 same process, which starts the replay again. Every ``--interval`` seconds it prints the process's
 RSS (/proc/<pid>/status), open files (/proc/<pid>/fd), threads (/proc/<pid>/task) and the windows
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -46,14 +48,16 @@ def read_proc(pid: int) -> tuple[int, int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
 
 
-def count_windows(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as con:
-            return con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
-    except sqlite3.Error:
-        return -1  # busy: reported as unknown this minute
+def count_windows(logs: Path) -> int:
+    """Windows in every session log file of the folder (the rows exist also when records are encrypted)."""
+    total = 0
+    for db in sorted(logs.glob("*.sqlite")):
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as con:
+                total += con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+        except sqlite3.Error:
+            return -1  # busy: reported as unknown this minute
+    return total
 
 
 def rss_slope_mib_per_hour(samples: list[ProcSample]) -> Optional[float]:
@@ -65,13 +69,18 @@ def rss_slope_mib_per_hour(samples: list[ProcSample]) -> Optional[float]:
     return float(np.polyfit(t, rss, 1)[0])
 
 
-def soak_config(session_dir: Path, out: Path) -> Path:
+def soak_config(session_dir: Path, out: Path, broker: tuple[str, int]) -> Path:
     from affectedge.demo import demo_config_dict
+    from affectedge.log_crypto import generate_key_file
     from affectedge.session import load_session
 
-    data = demo_config_dict(load_session(session_dir), out, console=False)
+    data = demo_config_dict(load_session(session_dir), out, console=False, broker=broker)
     data["run"]["pace"] = "realtime"
-    data["log"].pop("jsonl", None)  # rewritten at every pipeline start; the session log appends runs
+    key = out / "session-log.key"
+    if not key.exists():
+        generate_key_file(key)
+    # As packaging/config.yaml: rotating, encrypted logs (the JSONL would be rewritten at each reload).
+    data["log"] = {"directory": str(out / "logs"), "encryption_key_file": str(key), "console": False}
     data["device"]["id"] = "affectedge-soak"
     path = out / "soak-config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -79,7 +88,7 @@ def soak_config(session_dir: Path, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from affectedge.session import default_session_dir, load_session
+    from affectedge.session import default_session_dir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=60.0, help="how long to run (default 60)")
@@ -88,18 +97,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/soak"), help="folder for the config, session log and service output")
     args = p.parse_args(argv)
 
+    from affectedge.publish.local_broker import start_session_broker
+
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm"):
-        (out / stale).unlink(missing_ok=True)
-    config = soak_config(args.session, out)
+    # A soak starts with empty logs and outbox; only what an earlier soak wrote is removed.
+    for stale in ("logs", "broker"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    for stale in out.glob("outbox.sqlite*"):
+        stale.unlink()
+    broker = start_session_broker(out / "broker")
+    try:
+        return soak(args, out, broker)
+    finally:
+        broker.stop()
+
+
+def soak(args, out: Path, broker) -> int:
+    from affectedge.session import load_session
+
+    config = soak_config(args.session, out, (broker.host, broker.port))
     replay_s = load_session(args.session).duration_s
     reload_every = replay_s * 0.85  # before the replay's sources run out and the service would exit
-    db = out / "session.sqlite"
+    logs = out / "logs"
     log = (out / "service.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "affectedge", "run", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
     print(f"soak: affectedge run (pid {proc.pid}) on {args.session.name} at real pace for {args.minutes:g} min; "
-          f"SIGHUP (reload, replay restarts) every {reload_every:.0f} s; output in {out}")
+          f"SIGHUP (reload, replay restarts) every {reload_every:.0f} s; publishing to {broker.describe()}; output in {out}")
     print(f"{'min':>6} {'RSS MiB':>8} {'fds':>5} {'threads':>8} {'windows':>8}")
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
@@ -117,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 rss, fds, threads = read_proc(proc.pid)
             except OSError:
                 break
-            s = ProcSample(now - t0, rss, fds, threads, count_windows(db))
+            s = ProcSample(now - t0, rss, fds, threads, count_windows(logs))
             samples.append(s)
             print(f"{s.elapsed_s / 60:6.1f} {s.rss_kib / 1024:8.1f} {s.fds:5d} {s.threads:8d} {s.windows:8d}", flush=True)
             next_sample += args.interval
