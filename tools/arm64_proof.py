@@ -276,7 +276,7 @@ def in_root(root: Path, command: str, **kw) -> subprocess.CompletedProcess:
     return sh([CHROOT, str(root), "/bin/sh", "-c", command], env=env, **kw)
 
 
-def install_in_root(root: Path, repo: Path) -> None:
+def install_in_root(root: Path) -> None:
     """Install as on a fresh Pi: packaging/install.sh, with apt and pip working inside the root."""
     shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
     text, copies = pip_config_for_root(root)
@@ -288,7 +288,6 @@ def install_in_root(root: Path, repo: Path) -> None:
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
-    copy_tree_files(repo, root / SRC_IN_ROOT.lstrip("/"))
     in_root(root, f"bash {SRC_IN_ROOT}/packaging/install.sh --board pi5 --no-start")
 
 
@@ -338,21 +337,26 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
     ensure_binfmt()
     ensure_root(root, host_mirror())
     timings["root_s"] = time.perf_counter() - t0
+    # The tree is copied and the x86-64 reference run right after, so both runs use the same code
+    # even if the working tree changes during the (long) emulated part.
+    copy_tree_files(repo, root / SRC_IN_ROOT.lstrip("/"))
+    tree = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    host_out = cache_dir() / "arm64-proof" / "x86_64-demo"
+    timings["x86_64_demo_s"] = run_demo_host(host_out, session)
     with Mounts(root):
         t0 = time.perf_counter()
-        install_in_root(root, repo)
+        install_in_root(root)
         timings["install_s"] = time.perf_counter() - t0
         arm_versions = versions_in(lambda code: subprocess.run(
             [CHROOT, str(root), f"{VENV_IN_ROOT}/bin/python", "-c", code], check=True, capture_output=True, text=True,
             env={"HOME": "/root", "PATH": "/usr/bin:/bin"}).stdout)
         timings["arm64_demo_s"] = run_demo_root(root, session)
-    host_out = cache_dir() / "arm64-proof" / "x86_64-demo"
-    timings["x86_64_demo_s"] = run_demo_host(host_out, session)
     host_versions = versions_in(lambda code: subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     cmp = compare_windows(host_out / "windows.jsonl", root / OUT_IN_ROOT.lstrip("/") / "windows.jsonl", tolerance)
     session_s = cmp.windows * 0.2
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "tree": tree,
         "ok": cmp.ok,
         "tolerance": tolerance,
         "comparison": {**asdict(cmp), "ok": cmp.ok},
