@@ -289,6 +289,8 @@ def install_in_root(root: Path) -> None:
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
     in_root(root, f"bash {SRC_IN_ROOT}/packaging/install.sh --board pi5 --no-start")
+    # The demo publishes to an embedded broker: mosquitto, the optional broker of docs/service.md step 2.
+    in_root(root, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto")
 
 
 def versions_in(python_cmd) -> dict:
