@@ -2,9 +2,10 @@
 
 Steps (each skipped when already done, so a rerun only reinstalls the project and replays):
 
-1. apt-installs qemu-user-static and debootstrap (needs root);
-2. registers binfmt_misc for aarch64 with the F flag (the kernel opens the interpreter once, so it
-   also works inside a chroot that has no qemu binary);
+1. apt-installs debootstrap (needs root) and fetches qemu-user from bookworm-backports with apt
+   into the cache (Debian 12's own qemu 7.2 crashes in onnxruntime's arm64 extension);
+2. registers binfmt_misc for aarch64 with that qemu and the F flag (the kernel opens the
+   interpreter once, so it also works inside a chroot that has no qemu binary);
 3. builds an arm64 Debian bookworm root with debootstrap, cached in
    ``~/.cache/affectedge/arm64-root``;
 4. copies this machine's pip configuration (minus local indexes, which do not exist in the root)
@@ -45,7 +46,10 @@ OUT_IN_ROOT = "/tmp/arm64-demo"
 # From qemu's scripts/qemu-binfmt-conf.sh: an ELF64 little-endian header with e_machine = 183 (AArch64).
 AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
 AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-QEMU = "/usr/bin/qemu-aarch64-static"
+# Debian 12's qemu 7.2 crashes loading onnxruntime >= 1.30's arm64 extension (SIGSEGV at import),
+# which qemu 10 runs, so the emulator comes from bookworm-backports, unpacked into the cache.
+QEMU_SUITE = "bookworm-backports"
+QEMU_PACKAGE = "qemu-user"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 
@@ -133,35 +137,66 @@ def compare_windows(reference: Path, candidate: Path, tolerance: float = 1e-4, k
 
 
 def ensure_host_tools() -> None:
-    missing = [p for p, exe in (("qemu-user-static", QEMU), ("debootstrap", "/usr/sbin/debootstrap")) if not Path(exe).exists()]
-    if not missing:
+    if Path("/usr/sbin/debootstrap").exists():
         return
     if os.geteuid() != 0:
-        raise ProofError(f"needs root to install {' '.join(missing)} (apt-get install {' '.join(missing)})")
+        raise ProofError("needs root to install debootstrap (apt-get install debootstrap)")
     sh(["apt-get", "update", "-qq"])
-    sh(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    sh(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
-def ensure_binfmt() -> None:
-    """Make the kernel run aarch64 ELF files through qemu, also inside a chroot (F flag)."""
+def ensure_qemu(mirror: str) -> Path:
+    """qemu-aarch64 from bookworm-backports, fetched by apt into the cache (the host's apt setup untouched)."""
+    base = cache_dir() / "qemu"
+    binary = base / "root/usr/bin/qemu-aarch64"
+    if binary.exists():
+        return binary
+    parts = base / "apt/sources.list.d"
+    parts.mkdir(parents=True, exist_ok=True)
+    (parts / "backports.sources").write_text(
+        f"Types: deb\nURIs: {mirror}\nSuites: {QEMU_SUITE}\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    for d in ("lists/partial", "cache/archives/partial"):
+        (base / "apt" / d).mkdir(parents=True, exist_ok=True)
+    opts = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={parts}",
+            "-o", f"Dir::State::Lists={base / 'apt/lists'}", "-o", f"Dir::Cache={base / 'apt/cache'}",
+            "-o", "APT::Sandbox::User=root", "-qq"]
+    sh(["apt-get", *opts, "update"])
+    for old in base.glob("*.deb"):
+        old.unlink()
+    sh(["apt-get", *opts, "download", f"{QEMU_PACKAGE}/{QEMU_SUITE}"], cwd=base)
+    (deb,) = base.glob(f"{QEMU_PACKAGE}_*.deb")
+    sh(["dpkg-deb", "-x", str(deb), str(base / "root")])
+    if not binary.exists():
+        raise ProofError(f"{deb.name} has no usr/bin/qemu-aarch64")
+    return binary
+
+
+def ensure_binfmt(qemu: Path) -> None:
+    """Make the kernel run aarch64 ELF files through ``qemu``, also inside a chroot (F flag)."""
     if not (BINFMT / "register").exists():
         sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
     entry = BINFMT / "qemu-aarch64"
     if entry.exists():
         text = entry.read_text()
-        if "enabled" in text and "F" in _flags(text):
+        if "enabled" in text and "F" in _flags(text) and f"interpreter {qemu}" in text:
             return
-        entry.write_text("-1")  # an entry without F would need qemu inside the root: replace it
-    (BINFMT / "register").write_text(f":qemu-aarch64:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{QEMU}:F")
+        log(f"replacing the binfmt_misc entry {entry} (interpreter {_field(text, 'interpreter')}, flags {_flags(text) or '-'})")
+        entry.write_text("-1")
+    (BINFMT / "register").write_text(f":qemu-aarch64:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{qemu}:F")
     if "enabled" not in entry.read_text():
         raise ProofError(f"binfmt_misc entry {entry} did not register")
 
 
-def _flags(entry_text: str) -> str:
+def _field(entry_text: str, name: str) -> str:
     for line in entry_text.splitlines():
-        if line.startswith("flags:"):
-            return line.split(":", 1)[1].strip()
+        if line.startswith(name):
+            return line[len(name):].strip(" :")
     return ""
+
+
+def _flags(entry_text: str) -> str:
+    return _field(entry_text, "flags")
 
 
 def host_mirror() -> str:
@@ -335,9 +370,11 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
         raise ProofError(f"no demo session at {session}; build it with: python -m affectedge_tools.build_demo_session")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    mirror = host_mirror()
     ensure_host_tools()
-    ensure_binfmt()
-    ensure_root(root, host_mirror())
+    qemu = ensure_qemu(mirror)
+    ensure_binfmt(qemu)
+    ensure_root(root, mirror)
     timings["root_s"] = time.perf_counter() - t0
     # The tree is copied and the x86-64 reference run right after, so both runs use the same code
     # even if the working tree changes during the (long) emulated part.
@@ -366,7 +403,7 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
         "emulated_speed_x_realtime": round(session_s / timings["arm64_demo_s"], 2) if timings["arm64_demo_s"] else None,
         "emulation_slowdown_vs_x86_64": round(timings["arm64_demo_s"] / timings["x86_64_demo_s"], 1),
         "versions": {"arm64": arm_versions, "x86_64": host_versions},
-        "qemu": subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+        "qemu": subprocess.run([str(qemu), "--version"], capture_output=True, text=True).stdout.splitlines()[0],
     }
     return result
 
