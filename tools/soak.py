@@ -7,7 +7,8 @@ the service validates its config and rebuilds the whole pipeline (sources, analy
 same process, which starts the replay again. Every ``--interval`` seconds it prints the process's
 RSS (/proc/<pid>/status), open files (/proc/<pid>/fd), threads (/proc/<pid>/task) and the windows
 in the session log; at the end it stops the service with SIGTERM and prints the linear-fit slope
-of RSS per hour (after the first sample, i.e. after warm-up).
+of RSS per hour over the samples after ``--warmup`` minutes (imports, model loading, first caches
+and the first reloads settle in the first few minutes).
 
 Usage: python -m affectedge_tools.soak --minutes 60 [--interval 60] [--out DIR]
 """
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=60.0, help="how long to run (default 60)")
     p.add_argument("--interval", type=float, default=60.0, help="seconds between resource samples (default 60)")
+    p.add_argument("--warmup", type=float, default=3.0, help="minutes left out of the RSS slope (default 3)")
     p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder")
     p.add_argument("--out", type=Path, default=Path("out/soak"), help="folder for the config, session log and service output")
     args = p.parse_args(argv)
@@ -161,7 +163,7 @@ def soak(args, out: Path, broker) -> int:
         code = crashed
     log.close()
 
-    steady = samples[1:]  # the first minute includes imports, model loading and the first caches
+    steady = [s for s in samples if s.elapsed_s >= args.warmup * 60 - 1]
     slope = rss_slope_mib_per_hour(steady)
     print("\nsoak summary")
     print(f"  ran              {(samples[-1].elapsed_s if samples else 0) / 60:.1f} min, {len(samples)} samples, {reloads} reloads")
@@ -171,7 +173,7 @@ def soak(args, out: Path, broker) -> int:
         print(f"  open files       {min(s.fds for s in samples)}..{max(s.fds for s in samples)}")
         print(f"  threads          {min(s.threads for s in samples)}..{max(s.threads for s in samples)}")
         print(f"  windows logged   {samples[-1].windows}")
-    print(f"  RSS slope        {'n/a (too few samples)' if slope is None else f'{slope:+.2f} MiB/hour'} (least squares, samples after the first)")
+    print(f"  RSS slope        {'n/a (too few samples)' if slope is None else f'{slope:+.2f} MiB/hour'} (least squares over {len(steady)} samples from minute {args.warmup:g})")
     if crashed is not None:
         print(f"  service          EXITED on its own with code {crashed} before the end (see {out / 'service.log'})")
         return 1
