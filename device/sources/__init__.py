@@ -6,7 +6,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from . import replay_csv, replay_video, replay_wav
+from . import ble, replay_csv, replay_video, replay_wav
 from .base import Source, SourceBackend
 
 BACKENDS: dict[str, SourceBackend] = {
@@ -15,6 +15,7 @@ BACKENDS: dict[str, SourceBackend] = {
         replay_video.BACKEND,
         replay_wav.BACKEND,
         replay_csv.BACKEND,
+        ble.BACKEND,
     )
 }
 
