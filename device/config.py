@@ -10,11 +10,10 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .config_base import ConfigPath, StrictModel
-from .config_yaml import load_located_yaml
-from .errors import ConfigError
+from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
@@ -105,16 +104,6 @@ class AppConfig(StrictModel):
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
 
 
-def _format_loc(loc: tuple) -> str:
-    parts = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
-
-
 def _yaml_loc(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts into locations (e.g. 'replay_csv')."""
     out: list = []
@@ -145,23 +134,4 @@ def load_config(path: Path | str) -> AppConfig:
     from .sources import BACKENDS
 
     _TAGS.update(BACKENDS)
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"{path}:1: (file): no such file"])
-    try:
-        doc = load_located_yaml(path)
-    except ValueError as exc:
-        raise ConfigError([str(exc)]) from None
-    if not isinstance(doc.data, dict):
-        raise ConfigError([f"{path}:1: (top level): expected a mapping of sections, got {type(doc.data).__name__}"])
-    try:
-        return AppConfig.model_validate(doc.data, context={"base_dir": path.resolve().parent})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _yaml_loc(tuple(err["loc"]), doc.data)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not allowed here)"
-            problems.append(f"{path}:{doc.line_of(loc)}: {_format_loc(loc)}: {msg}")
-        raise ConfigError(problems) from None
+    return load_model_file(path, AppConfig, "file", context={"base_dir": Path(path).resolve().parent}, yaml_loc=_yaml_loc)
