@@ -3,7 +3,8 @@
 Windows are closed on the source clock: window k covers [k*L, (k+1)*L) seconds of the sources'
 monotonic time. Replay runs merge the sources by timestamp, so a replay is deterministic whatever
 the pace; live runs read each source on its own thread and close a window once the clock has
-passed its end by the allowed lateness.
+passed its end by the allowed lateness. Live sources are given the pipeline's clock (attribute
+``clock``) before they open, and a recording played beside them is paced to that clock.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Pipeline:
         opened: list[Source] = []
         try:
             for s in self.sources:
+                if getattr(s, "live", False):
+                    s.clock = self.clock  # live sources stamp arrivals on the clock windows close on
                 s.open()
                 opened.append(s)
             if any(getattr(s, "live", False) for s in self.sources):
@@ -98,8 +101,13 @@ class Pipeline:
         done = object()
 
         def pump(source: Source) -> None:
+            paced = not getattr(source, "live", False)
             try:
                 for item in source.samples():
+                    # A recording played beside live sources keeps to the pipeline clock, so its
+                    # samples and the live ones meet in the same windows (the demo with --ble-sim).
+                    while paced and item.t > self.clock() and not stop.wait(0.01):
+                        pass
                     if stop.is_set():
                         break
                     inbox.put(item)

@@ -204,7 +204,8 @@ class SensorLink:
                         await self._read(link, c)
         finally:
             self._flush_counts(loop.time(), force=True)
-            await link.disconnect()
+            if not dropped.is_set():
+                await link.disconnect()
 
     async def _pause(self, kind: str, reason: str, failures: int) -> None:
         delay = self.reconnect.delay(failures - 1) if failures else self.reconnect.initial_s

@@ -46,9 +46,11 @@ class BumbleLink:
         return bytes(await self._peer.read_value(ch))
 
     async def disconnect(self) -> None:
+        if self._connection.handle not in self._connection.device.connections:
+            return  # the peer already dropped the link
         try:
-            await self._connection.disconnect()
-        except Exception:  # already gone: nothing left to release
+            await asyncio.wait_for(self._connection.disconnect(), timeout=2.0)
+        except Exception:  # gone meanwhile: nothing left to release
             pass
 
 
