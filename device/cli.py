@@ -56,7 +56,7 @@ def _cmd_run(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out, session_dir=args.session, console=args.live)
+    return run_demo(out=args.out, session_dir=args.session, console=args.live, ble_sim=args.ble_sim, ble_speed=args.ble_speed)
 
 
 def _cmd_config_reference(args) -> int:
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the session log and window records (default: out/demo)")
     d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/build_demo_session.py built)")
     d.add_argument("--live", action="store_true", help="also print the live line per second of session time")
+    d.add_argument("--ble-sim", action="store_true", help="take the physiology from simulated BLE sensors (bumble) replaying the session, instead of the CSV replay")
+    d.add_argument("--ble-speed", type=float, default=4.0, help="with --ble-sim: replay speed, x real time (default 4)")
     d.set_defaults(func=_cmd_demo)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")

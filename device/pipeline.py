@@ -128,14 +128,16 @@ class Pipeline:
             if item is done:
                 running -= 1
             elif item is not None:
-                self._ingest(item)
+                # Windows close on the clock only: a sample from a fast source must not close a
+                # window that a slower source's sample (stamped earlier) is still on its way to.
+                self._ingest(item, close_on_sample=False)
             if self._k is not None:
                 self._close_through(self.clock() - lateness)
         self._finish()
 
     # ------------------------------------------------------------------ windows
 
-    def _ingest(self, item: Sample | Event) -> None:
+    def _ingest(self, item: Sample | Event, close_on_sample: bool = True) -> None:
         if isinstance(item, Event):
             self._emit_event(item)
             return
@@ -143,7 +145,8 @@ class Pipeline:
         if self._k is None:
             self._k = math.floor(t / self._length)
             self.stats.first_t = self._k * self._length
-        self._close_through(t)
+        if close_on_sample:
+            self._close_through(t)
         if t < self._k * self._length:
             # A sample for a window already closed: counted and dropped, never reordered into history.
             self._emit_event(Event(t, "late_sample", getattr(item, "source", "?"), {"lateness_s": round(self._k * self._length - t, 6)}))

@@ -218,4 +218,4 @@ def test_sensor_that_never_appears_is_reported_and_the_others_run(world, physio)
     assert "E0:00:00:00:00:99" in missing[0].detail["looked_for"] and missing[0].detail["still_scanning"]
     assert status["wrist"]["state"] == "absent" and status["chest"]["state"] == "connected"
     assert pipeline.stats.samples["PhysioSample"] >= 3  # the strap kept feeding the windows
-    assert sink.windows >= 10
+    assert sink.windows >= 5  # windows keep closing on the clock
