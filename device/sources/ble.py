@@ -105,9 +105,13 @@ class BleConfig(StrictModel):
 
 
 class BleSource:
-    """Live: the pipeline pumps ``samples()`` on a thread and stamps windows with the same clock."""
+    """Live: the pipeline pumps ``samples()`` on a thread and stamps windows with the same clock.
+
+    It reconnects its sensors itself (scanning can be silent for a long time while a sensor is
+    away), so the supervisor does not restart it for being quiet; it can be reopened after close."""
 
     live = True
+    reconnects_itself = True
 
     def __init__(self, config: BleConfig, name: str = "physiology", transport=None):
         self.config = config
@@ -127,6 +131,10 @@ class BleSource:
     def open(self) -> None:
         if self._transport is None:
             self._transport = self._build_transport()
+        self._queue = queue.Queue()
+        self._links = []
+        self._started = threading.Event()
+        self._start_error = None
         self._thread = threading.Thread(target=self._thread_main, name=f"ble-{self.name}", daemon=True)
         self._thread.start()
         self._started.wait(timeout=30)
@@ -135,8 +143,9 @@ class BleSource:
             raise err if isinstance(err, SourceError) else SourceError(f"{self.name}: Bluetooth transport failed to start: {err}")
 
     def samples(self) -> Iterator[PhysioSample | Event]:
+        q = self._queue  # this opening's queue; a reopen makes a new one
         while True:
-            item = self._queue.get()
+            item = q.get()
             if item is _CLOSED:
                 return
             yield item
