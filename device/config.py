@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
+from .perception.voice import VoiceConfig
 from .supervisor import SupervisorConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
@@ -81,6 +82,7 @@ class SourcesConfig(StrictModel):
 
 class PerceptionConfig(StrictModel):
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, description="Voice activity, prosody and arousal from the microphone (docs/voice.md).")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
 
 

@@ -70,6 +70,10 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
     config = AppConfig.model_validate(data)
     print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
+    for analyser in pipeline.analysers:
+        describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
+        if describe is not None:
+            print(describe())
     t0 = time.perf_counter()
     stats = pipeline.run()
     wall = time.perf_counter() - t0
