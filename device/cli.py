@@ -44,7 +44,7 @@ def _cmd_demo(args) -> int:
     from .demo import run_demo
 
     return run_demo(out=args.out, session_dir=args.session, console=args.live, broker=args.broker,
-                    embedded_broker=args.embedded_broker)
+                    embedded_broker=args.embedded_broker, ble_sim=args.ble_sim, ble_speed=args.ble_speed)
 
 
 def _cmd_dashboard(args) -> int:
@@ -53,6 +53,7 @@ def _cmd_dashboard(args) -> int:
     server = make_server(args.bind, args.port, page_config(args.broker, args.prefix, args.username, args.password_file))
     host, port = server.server_address[:2]
     print(f"affectedge dashboard: http://{host}:{port}/ (feed {args.broker}, prefix {args.prefix}); Ctrl-C stops", flush=True)
+
     def shutdown(*_):
         # serve_forever runs in this thread: shutdown() must come from another one.
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", default=None, metavar="HOST:PORT", help="publish to this MQTT broker (plain TCP, anonymous) instead of an embedded one")
     d.add_argument("--embedded-broker", choices=("auto", "mosquitto", "amqtt"), default="auto",
                    help="which embedded broker to start when --broker is not given (auto: mosquitto when installed, else amqtt)")
+    d.add_argument("--ble-sim", action="store_true", help="take the physiology from simulated BLE sensors (bumble) replaying the session, instead of the CSV replay")
+    d.add_argument("--ble-speed", type=float, default=4.0, help="with --ble-sim: replay speed, x real time (default 4)")
     d.set_defaults(func=_cmd_demo)
 
     b = sub.add_parser("dashboard", help="serve the caregiver dashboard (reads the MQTT feed over WebSockets)")

@@ -120,6 +120,17 @@ class AppConfig(StrictModel):
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
 
+    @model_validator(mode="after")
+    def _backdating_fits_lateness(self) -> "AppConfig":
+        # A live source that stamps values before their arrival (BLE: earlier RR intervals of a
+        # packet) must stay inside the lateness a window waits for, or those values are dropped.
+        for i, src in enumerate(self.sources.physiology):
+            back = getattr(src, "max_backdate_s", None)
+            if back is not None and back >= self.window.allowed_lateness_s:
+                raise ValueError(f"sources.physiology[{i}].max_backdate_s ({back:g}) must be below window.allowed_lateness_s "
+                                 f"({self.window.allowed_lateness_s:g}), or the values it backdates arrive after their window closed")
+        return self
+
 
 def _yaml_loc(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts into locations (e.g. 'replay_csv')."""

@@ -24,3 +24,9 @@ def demo_session() -> DemoSession:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_physio_csv(demo_session) -> Path:
+    """The demo session's physio.csv: hr/rr from NeuroKit2 R-peaks on systole's real ECG, real EDA at 4 Hz."""
+    return demo_session.physiology.path
