@@ -46,17 +46,43 @@ def _cmd_run(args) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         return 1
-    profile = config.perception.baseline_profile
-    print(f"affectedge: baseline profile: {profile if profile else 'none (population defaults)'}")
+    print(f"affectedge: baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"config": str(Path(args.config).resolve())})
     pipeline.run(_stop_on_signals())
     return 0
 
 
+def describe_profile(path) -> str:
+    """Which baseline the service will compare against: the profile's subject and date, or none."""
+    if not path:
+        return "none (population defaults)"
+    from .perception.baseline import load_baseline
+
+    profile = load_baseline(path)  # a broken profile stops the start-up here, with its line
+    return f"{path} (subject {profile.subject}, calibrated {profile.created.isoformat()})"
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out, session_dir=args.session, console=args.live)
+    return run_demo(out=args.out, session_dir=args.session, console=args.live, baseline=args.baseline)
+
+
+def _cmd_calibrate(args) -> int:
+    from affectedge.calibration.calibrate import calibrate
+    from affectedge.calibration.plans import plan_from_config, plan_from_replay
+
+    if args.config is not None:
+        if args.rest or args.start is not None:
+            print("affectedge calibrate: --rest and --start go with --replay", file=sys.stderr)
+            return 2
+        plan = plan_from_config(args.config, args.subject, args.profiles, args.secret, args.duration,
+                                args.min_duration, args.force)
+    else:
+        plan = plan_from_replay(Path(args.replay) if args.replay else None, args.rest, args.start or 0.0, args.duration,
+                                args.min_duration, args.subject, args.profiles, args.secret, args.force)
+    outcome = calibrate(plan)
+    return 0 if outcome.ok else 1
 
 
 def _cmd_config_reference(args) -> int:
@@ -86,7 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the session log and window records (default: out/demo)")
     d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/build_demo_session.py built)")
     d.add_argument("--live", action="store_true", help="also print the live line per second of session time")
+    d.add_argument("--baseline", type=Path, default=None, help="baseline profile to judge arousal against (from `affectedge calibrate`; see docs/calibration.md)")
     d.set_defaults(func=_cmd_demo)
+
+    k = sub.add_parser("calibrate", help="check the sensors, record a resting baseline, write the person's profile")
+    src = k.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="the service config: its sources are the sensors checked and recorded")
+    src.add_argument("--replay", nargs="?", const="", metavar="SESSION",
+                     help="replay the demo session folder instead (default folder: the one the builder made)")
+    k.add_argument("--rest", action="store_true", help="with --replay: physiology from the session's resting span (rest/, built with --rest)")
+    k.add_argument("--start", type=float, default=None, help="with --replay: where the span starts, seconds (default 0)")
+    k.add_argument("--duration", type=float, default=None, help="baseline length, seconds (default: calibration.baseline.duration_s, 180; with --replay the rest of the recording)")
+    k.add_argument("--min-duration", type=float, default=None, help="shortest acceptable baseline, seconds (default: calibration.baseline.min_duration_s, 120)")
+    k.add_argument("--subject", default=None, help="subject id (default: device.subject_id); only its pseudonym is stored")
+    k.add_argument("--profiles", type=Path, default=None, help="profiles folder (default: calibration.profiles_dir; with --replay ./profiles)")
+    k.add_argument("--secret", type=Path, default=None, help="per-device pseudonym secret file (created if missing)")
+    k.add_argument("--force", action="store_true", help="record the baseline even when a sensor check failed")
+    k.set_defaults(func=_cmd_calibrate)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)

@@ -12,6 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from affectedge.calibration.config import CalibrationConfig
+
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
@@ -102,6 +104,7 @@ class AppConfig(StrictModel):
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="`affectedge calibrate`: sensor check thresholds and the resting baseline.")
 
 
 def _yaml_loc(loc: tuple, data) -> tuple:
