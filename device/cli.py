@@ -46,20 +46,12 @@ def _cmd_run(args) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         return 1
+    from .perception.baseline import describe_profile
+
     print(f"affectedge: baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"config": str(Path(args.config).resolve())})
     pipeline.run(_stop_on_signals())
     return 0
-
-
-def describe_profile(path) -> str:
-    """Which baseline the service will compare against: the profile's subject and date, or none."""
-    if not path:
-        return "none (population defaults)"
-    from .perception.baseline import load_baseline
-
-    profile = load_baseline(path)  # a broken profile stops the start-up here, with its line
-    return f"{path} (subject {profile.subject}, calibrated {profile.created.isoformat()})"
 
 
 def _cmd_demo(args) -> int:
@@ -129,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--secret", type=Path, default=None, help="per-device pseudonym secret file (created if missing)")
     k.add_argument("--force", action="store_true", help="record the baseline even when a sensor check failed")
     k.set_defaults(func=_cmd_calibrate)
+
+    from .review.cli import add_parsers as add_review_parsers
+
+    add_review_parsers(sub)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)

@@ -50,7 +50,7 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False) -> int:
+def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False, baseline: Optional[Path] = None) -> int:
     from .service import build_pipeline
 
     session_dir = Path(session_dir) if session_dir else default_session_dir()
@@ -60,10 +60,17 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
     for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", "windows.jsonl"):
         (out / stale).unlink(missing_ok=True)  # a demo run starts a fresh log
     data = demo_config_dict(session, out, console)
+    if baseline is not None:
+        # A profile from `affectedge calibrate` (docs/calibration.md): arousal relative to that person.
+        data["perception"] = {"baseline_profile": str(Path(baseline).resolve())}
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
     print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
+    if baseline is not None:
+        from .perception.baseline import describe_profile
+
+        print(f"baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
     t0 = time.perf_counter()
     stats = pipeline.run()
