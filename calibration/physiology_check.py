@@ -26,6 +26,7 @@ _NAMES = {"hr": "heart rate", "rr": "RR interval", "eda": "EDA"}
 @dataclass
 class _SensorStats:
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    first_t: dict[str, float] = field(default_factory=dict)
     battery: Optional[float] = None
 
 
@@ -45,7 +46,9 @@ class PhysiologyCheck:
 
     def push(self, sample: Sample) -> None:
         if self.span.admits(sample.t):
-            self.stats.setdefault(sample.source, _SensorStats()).values[sample.kind].append(sample.value)
+            st = self.stats.setdefault(sample.source, _SensorStats())
+            st.values[sample.kind].append(sample.value)
+            st.first_t.setdefault(sample.kind, sample.t)
 
     def on_events(self, events: list[Event]) -> None:
         for ev in events:
@@ -84,9 +87,12 @@ class PhysiologyCheck:
                 ratio = float(ok.sum()) / seconds
                 figure = f"RR intervals cover {ratio:.0%} of the time"
             else:
+                # Counted from the first reading: a strap's first HR needs a few beats, which is not loss.
                 expected = p.hr_rate_hz if kind == "hr" else p.eda_rate_hz
-                ratio = len(v) / seconds / expected
-                figure = f"{_NAMES[kind]} at {len(v) / seconds:.2f} Hz, expected {expected:g} Hz"
+                since = max(self.span.end - st.first_t[kind], 1.0 / expected)
+                rate = len(v) / since
+                ratio = rate / expected
+                figure = f"{_NAMES[kind]} at {rate:.2f} Hz, expected {expected:g} Hz"
             status = graded(min(ratio, 1.0), c.rate_fail_below, c.rate_warn_below)
             out.append(CheckResult(name, f"rate {kind}", status, figure,
                                    "" if status == "pass" else "readings are being lost: move the device closer to the sensor, or charge the sensor"))
