@@ -102,9 +102,9 @@ def timeline_figure(windows: Sequence[WindowRow], events: Sequence[EventRow], ti
     draw_events(axes[3], [e for e in events if t0 <= e.t <= t1 + 1e-6], t0, t1)
     axes[3].xaxis.set_major_formatter(FuncFormatter(clock_format))
     axes[3].set_xlabel("time since the run started (m:ss); shaded band = 1 - confidence")
-    axes[0].set_title(title, loc="left", fontsize=11)
+    fig.text(0.01, 0.965, title, fontsize=11, va="top")
     axes[0].legend(handles=[Patch(color=ZONE_COLOURS[z], label=ZONE_LABELS[z]) for z in ZONE_COLOURS],
-                   loc="lower left", bbox_to_anchor=(0, 1.25), ncol=6, fontsize=7, frameon=False)
+                   loc="lower left", bbox_to_anchor=(0, 1.1), ncol=6, fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.86, bottom=0.1)
     return fig
 
