@@ -123,6 +123,10 @@ def record_baseline(plan: CalibrationPlan, out: TextIO) -> PhysiologyBaselineRes
     for modality, module in (("voice", "affectedge.perception.voice"), ("face", "affectedge.perception.face")):
         if importlib.util.find_spec(module) is None:
             out.write(f"{modality} baseline: not recorded (no {modality} path in this build: {module} is not installed)\n")
+        else:
+            # The path exists but its calibration is not written yet: say so rather than store a guess.
+            out.write(f"{modality} baseline: not recorded (this calibration does not measure it yet; "
+                      f"the {modality} path uses its population defaults)\n")
     out.flush()
     physiology_only = _without(config, "camera", "microphone")
     span = PhaseSpan(duration, plan.start_s)

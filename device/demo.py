@@ -62,7 +62,7 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
     data = demo_config_dict(session, out, console)
     if baseline is not None:
         # A profile from `affectedge calibrate` (docs/calibration.md): arousal relative to that person.
-        data["perception"] = {"baseline_profile": str(Path(baseline).resolve())}
+        data.setdefault("perception", {})["baseline_profile"] = str(Path(baseline).resolve())
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
@@ -72,6 +72,10 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
 
         print(f"baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
+    for analyser in pipeline.analysers:
+        describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
+        if describe is not None:
+            print(describe())
     t0 = time.perf_counter()
     stats = pipeline.run()
     wall = time.perf_counter() - t0

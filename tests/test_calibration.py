@@ -289,7 +289,7 @@ def test_cli_calibrate_then_run_reports_the_profile(demo_session, rest, tmp_path
     proc = subprocess.run(exe + ["calibrate", "--replay", str(demo_session.root), "--rest", "--start", "0", "--duration", "130",
                                  "--profiles", str(tmp_path / "profiles")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "baseline: 100 %" in proc.stdout or "baseline: done" in proc.stdout
+    assert "baseline: 100 %" in proc.stdout or "baseline: done" in proc.stdout + proc.stderr
     current = next((tmp_path / "profiles").glob("*/current.yaml"))
     profile = load_baseline(current)
     config = tmp_path / "run.yaml"
@@ -298,4 +298,4 @@ def test_cli_calibrate_then_run_reports_the_profile(demo_session, rest, tmp_path
         "perception": {"baseline_profile": str(current)}, "run": {"pace": "fast"}, "log": {"console": False}}))
     proc = subprocess.run(exe + ["run", "--config", str(config)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert f"baseline profile: {current} (subject {profile.subject}, calibrated {profile.created.isoformat()})" in proc.stdout
+    assert f"baseline profile: {current} (subject {profile.subject}, calibrated {profile.created.isoformat()})" in proc.stdout + proc.stderr

@@ -12,9 +12,13 @@ if TYPE_CHECKING:
 
 def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
     """One analyser per modality that has a configured source."""
-    from .physiology import PhysiologyAnalyser
-
     analysers: list[Analyser] = []
     if config.sources.physiology:
+        from .physiology import PhysiologyAnalyser
+
         analysers.append(PhysiologyAnalyser(config.perception.physiology, baseline))
+    if config.sources.microphone is not None:
+        from .voice import VoiceAnalyser
+
+        analysers.append(VoiceAnalyser(config.perception.voice, baseline))
     return analysers

@@ -34,13 +34,13 @@ def parse_time(value: str | None, tz: tzinfo, option: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
-def read_logs(paths: list[Path]):
+def read_logs(paths: list[Path], key_file: Path | None = None):
     """Read every log; a damaged one is reported and its readable part kept."""
-    from .log_reader import read_log
+    from .log_reader import log_paths, read_log
 
     logs = []
-    for p in paths:
-        data = read_log(p)
+    for p in log_paths(paths):
+        data = read_log(p, key_file)
         for problem in data.problems:
             print(f"affectedge: warning: {problem}", file=sys.stderr)
         if data.problems:
@@ -54,7 +54,7 @@ def cmd_review(args) -> int:
     from .report import build_report, render_html, render_pdf
 
     tz = timezone_named(args.timezone)
-    logs = read_logs(args.logs)
+    logs = read_logs(args.logs, args.key)
     rep = build_report(logs, tz)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def cmd_export(args) -> int:
 
     tz = timezone_named(args.timezone)
     t_from, t_to = parse_time(args.t_from, tz, "--from"), parse_time(args.t_to, tz, "--to")
-    logs = read_logs(args.logs)
+    logs = read_logs(args.logs, args.key)
     tables = table_rows(logs, t_from, t_to, args.subject)
     for name, path in write_tables(tables, args.out, args.format).items():
         print(f"wrote {path} ({len(tables[name])} rows)")
@@ -82,14 +82,16 @@ def cmd_export(args) -> int:
 
 def add_parsers(sub) -> None:
     r = sub.add_parser("review", help="report on one or more session logs (HTML and PDF); never modifies the logs")
-    r.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log(s) (SQLite, log.sqlite)")
+    r.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
+    r.add_argument("--key", type=Path, default=None, help="key file of encrypted logs (log.encryption_key_file)")
     r.add_argument("--out", type=Path, default=Path("out/review"), help="folder for report.html, report.pdf and report-first-page.png (default: out/review)")
     r.add_argument("--timezone", default="UTC", help="time zone for clock times and days (default UTC; e.g. Europe/London)")
     r.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
     r.set_defaults(func=cmd_review)
 
     e = sub.add_parser("export", help="export windows, estimates, events (and summaries) to CSV or Parquet")
-    e.add_argument("logs", type=Path, nargs="+", metavar="LOG")
+    e.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
+    e.add_argument("--key", type=Path, default=None, help="key file of encrypted logs")
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
     e.add_argument("--from", dest="t_from", default=None, help="keep records at or after this clock time (ISO 8601; --timezone if no offset)")
     e.add_argument("--to", dest="t_to", default=None, help="keep records before this clock time (ISO 8601)")

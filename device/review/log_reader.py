@@ -164,7 +164,51 @@ def _json(text: Any, path: Path, where: str, problems: list[str]) -> dict:
         return {}
 
 
-def read_log(path: Path | str) -> SessionLogData:
+def _cipher_for(path: Path, meta: dict, key_file: Optional[Path]):
+    """The cipher of an encrypted log (device/log_crypto.py), or None for a plaintext one."""
+    scheme = meta.get("encryption")
+    if scheme is None:
+        return None
+    from ..log_crypto import SCHEME, LogCipher
+
+    if scheme != SCHEME:
+        raise UnknownSchemaError(f"{path}: encrypted with {scheme!r}; this affectedge reads {SCHEME!r}")
+    if key_file is None:
+        raise SessionLogError(f"{path}: the log is encrypted ({scheme}, key id {meta.get('key_id')}); pass --key FILE")
+    cipher = LogCipher.from_key_file(key_file)
+    if meta.get("key_id") not in (None, cipher.key_id):
+        raise SessionLogError(f"{path}: encrypted with key id {meta.get('key_id')}, {key_file} is key id {cipher.key_id}")
+    return cipher
+
+
+def _opened(cipher, blob, aad: str, path: Path, problems: list[str]):
+    if cipher is None:
+        return blob
+    try:
+        return cipher.open(bytes(blob), aad)
+    except SessionLogError as exc:
+        problems.append(f"{path}: {exc}")
+        return None
+
+
+def log_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for its rotated session logs (session-*.sqlite), oldest first."""
+    from ..sinks.log_rotation import log_files
+
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = log_files(p)
+            if not found:
+                raise SessionLogError(f"{p}: a folder without session logs (session-*.sqlite)")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def read_log(path: Path | str, key_file: Optional[Path] = None) -> SessionLogData:
     """Read a session log without modifying it.
 
     Raises SessionLogError when nothing can be read (not a SQLite file, no schema) and
@@ -205,14 +249,14 @@ def read_log(path: Path | str) -> SessionLogData:
         else:
             problems.append(f"{path}: no schema version in its meta table (damaged); reading it as version {SCHEMA_VERSION}")
         data = SessionLogData(path, version, problems=problems)
-        _read_v1(db, path, tables, data)
+        _read_v1(db, path, tables, data, _cipher_for(path, meta, key_file))
     finally:
         db.close()
     data.index()
     return data
 
 
-def _read_v1(db: sqlite3.Connection, path: Path, tables: set[str], data: SessionLogData) -> None:
+def _read_v1(db: sqlite3.Connection, path: Path, tables: set[str], data: SessionLogData, cipher=None) -> None:
     p = data.problems
     for rid, started, device, version, info in _read_table(db, path, "runs", "id, started_utc, device_id, affectedge_version, info", p):
         try:
@@ -223,15 +267,29 @@ def _read_v1(db: sqlite3.Connection, path: Path, tables: set[str], data: Session
         data.runs[rid] = RunInfo(path, rid, when, device, version, _json(info, path, f"run {rid}", p))
     cols = "run_id, seq, start, end, status, zone, valence, arousal, confidence, record"
     for row in _read_table(db, path, "windows", cols, p):
-        data.windows.append(WindowRow(*row[:9], record=_json(row[9], path, f"window {row[0]}/{row[1]}", p)))
+        text = _opened(cipher, row[9], f"windows/{row[0]}/{row[1]}", path, p)
+        if text is None:
+            continue
+        rec = _json(text, path, f"window {row[0]}/{row[1]}", p)
+        if cipher is not None:  # the plaintext helper columns are NULL in an encrypted log
+            row = (*row[:4], rec.get("status"), rec.get("zone"), rec.get("valence"), rec.get("arousal"), rec.get("confidence") or 0.0)
+        data.windows.append(WindowRow(*row[:9], record=rec))
     if "estimates" in tables:
         for rid, seq, modality, quality, record in _read_table(db, path, "estimates", "run_id, window_seq, modality, quality, record", p):
-            rec = _json(record, path, f"estimate {rid}/{seq}/{modality}", p)
-            data.estimates.append({"run_id": rid, "window_seq": seq, "modality": modality, "quality": quality, **{
-                k: v for k, v in rec.items() if k not in ("modality", "quality")}})
+            text = _opened(cipher, record, f"estimates/{rid}/{seq}/{modality}", path, p)
+            if text is None:
+                continue
+            rec = _json(text, path, f"estimate {rid}/{seq}/{modality}", p)
+            data.estimates.append({"run_id": rid, "window_seq": seq, "modality": modality,
+                                   "quality": rec.get("quality") if quality is None else quality,
+                                   **{k: v for k, v in rec.items() if k not in ("modality", "quality")}})
     if "events" in tables:
-        for rid, t, kind, source, detail in _read_table(db, path, "events", "run_id, t, kind, source, detail", p):
-            data.events.append(EventRow(rid, t, kind, source, _json(detail, path, f"event at {t}", p)))
+        columns = {r[1] for r in db.execute("PRAGMA table_info(events)")}
+        seq_col = "seq" if "seq" in columns else "id"  # logs before events had a per-run seq
+        for rid, seq, t, kind, source, detail in _read_table(db, path, "events", f"run_id, {seq_col}, t, kind, source, detail", p):
+            text = _opened(cipher, detail, f"events/{rid}/{seq}", path, p)
+            if text is not None:
+                data.events.append(EventRow(rid, t, kind, source, _json(text, path, f"event at {t}", p)))
     if "summaries" in tables:
         try:
             cur = db.execute("SELECT * FROM summaries ORDER BY rowid")

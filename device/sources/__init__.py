@@ -6,7 +6,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from . import replay_csv, replay_video, replay_wav
+from . import replay_csv, replay_video, replay_wav, sounddevice_mic
 from .base import Source, SourceBackend
 
 BACKENDS: dict[str, SourceBackend] = {
@@ -14,6 +14,7 @@ BACKENDS: dict[str, SourceBackend] = {
     for b in (
         replay_video.BACKEND,
         replay_wav.BACKEND,
+        sounddevice_mic.BACKEND,
         replay_csv.BACKEND,
     )
 }
