@@ -196,7 +196,7 @@ def replay_config(tmp: Path, camera: Path | None = None, audio: Path | None = No
     if physio:
         sources["physiology"] = [{"backend": "replay_csv", "path": str(physio)}]
     doc = {"device": {"subject_id": "test-subject"}, "sources": sources, "run": {"pace": "fast"},
-           "log": {"console": False}, "calibration": {"check_s": 4.0, "profiles_dir": "profiles"}}
+           "log": {"console": False}, "calibration": {"check_s": 10.0, "profiles_dir": "profiles"}}
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -209,6 +209,7 @@ def test_good_recordings_pass_their_checks(demo_session, tmp_path):
                          ("microphone", "noise floor"), ("microphone", "clipping"), ("physiology", "data"),
                          ("physiology", "rate hr"), ("physiology", "plausible eda")):
         assert check(outcome, sensor, name).status == "pass", text
+    assert check(outcome, "microphone", "speech").status in ("pass", "unavailable"), text
 
 
 @pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/install_system_deps.sh installs it)")
@@ -220,7 +221,10 @@ def test_silent_microphone_fails_the_level_check(demo_session, tmp_path):
     assert level.status == "fail" and level.figure.startswith("no sound: loudest level -")
     assert "muted, unplugged or turned away" in level.advice
     assert float(level.figure.split("level ")[1].split(" dBFS")[0]) < -80  # measured: -96 dBFS
-    assert not outcome.ok and "1 check(s) failed" in text
+    speech = check(outcome, "microphone", "speech")
+    if speech.status != "unavailable":  # the voice path's VAD hears nothing either
+        assert speech.status == "fail" and speech.figure.startswith("speech detected in 0.0 s")
+    assert not outcome.ok and "check(s) failed" in text
 
 
 def test_dark_video_fails_the_brightness_check(demo_session, tmp_path):

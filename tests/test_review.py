@@ -226,8 +226,33 @@ def test_export_csv_and_parquet_with_filters(demo_log, tmp_path):
     t = pq.read_table(tmp_path / "pq" / "windows.parquet")
     assert t.num_rows == 150  # 30 s of 200 ms windows
     est = pq.read_table(tmp_path / "pq" / "estimates.parquet")
-    assert est.num_rows == 150 and set(est.column("basis").to_pylist()) == {f"person:{subject}"}
+    rows = est.to_pylist()
+    assert {r["window_seq"] for r in rows} == set(t.column("seq").to_pylist())
+    physio = [r for r in rows if r["modality"] == "physiology"]
+    assert len(physio) == 150 and {r["basis"] for r in physio} == {f"person:{subject}"}  # judged against the profile
 
     assert main(["export", str(log), "--subject", "0000000000000000", "--out", str(tmp_path / "none")]) == 0
     with (tmp_path / "none" / "windows.csv").open() as f:
         assert list(csv.DictReader(f)) == []
+
+
+def test_encrypted_log_needs_its_key(demo_session, tmp_path):
+    """A log written with log.encryption_key_file: read with --key, refused by name without it."""
+    pytest.importorskip("cryptography")
+    from affectedge.config import AppConfig
+    from affectedge.log_crypto import generate_key_file
+    from affectedge.service import build_pipeline
+
+    key = tmp_path / "log.key"
+    generate_key_file(key)
+    log = tmp_path / "enc.sqlite"
+    config = AppConfig.model_validate({
+        "sources": {"physiology": [{"backend": "replay_csv", "path": str(demo_session.physiology.path)}]},
+        "log": {"sqlite": str(log), "console": False, "encryption_key_file": str(key)}, "run": {"pace": "fast"}})
+    build_pipeline(config).run()
+    with pytest.raises(SessionLogError, match=r"enc\.sqlite: the log is encrypted \(aes-256-gcm/v1, key id [0-9a-f]+\); pass --key FILE"):
+        read_log(log)
+    data = read_log(log, key)
+    assert data.problems == [] and len(data.windows) == raw(log, "SELECT count(*) FROM windows")[0][0] > 400
+    assert {w.zone for w in data.windows} <= {"blue", "green", "yellow", "red", None} and any(w.zone for w in data.windows)
+    assert main(["review", str(log), "--key", str(key), "--out", str(tmp_path / "rep"), "--no-pdf"]) == 0
