@@ -12,6 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from affectedge.calibration.config import CalibrationConfig
+
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
 from .perception.physiology import PhysiologyConfig
@@ -118,6 +120,7 @@ class AppConfig(StrictModel):
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
     publish: Optional[PublishConfig] = Field(None, description="Summaries over MQTT (docs/mqtt.md); nothing is published when omitted.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="`affectedge calibrate`: sensor check thresholds and the resting baseline.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
 
     @model_validator(mode="after")

@@ -17,11 +17,12 @@ from .types import MODALITIES, ZONES
 
 
 def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Optional[tuple[str, int]] = None,
-                     physiology: Optional[list[dict]] = None) -> dict:
+                     physiology: Optional[list[dict]] = None, baseline: Optional[Path] = None) -> dict:
     """The service config that replays ``session`` (also written next to the outputs for reuse).
 
     ``broker`` adds the publish section; ``physiology`` replaces the CSV replay of the physiology
-    (the simulated BLE sensors)."""
+    (the simulated BLE sensors); ``baseline`` is a profile from `affectedge calibrate`
+    (docs/calibration.md), so arousal is judged relative to that person."""
     sources: dict = {
         "camera": {
             "backend": "replay_video",
@@ -35,6 +36,7 @@ def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Opt
         "sources": sources,
         "log": {"sqlite": str(out / "session.sqlite"), "jsonl": str(out / "windows.jsonl"), "console": console},
         "run": {"pace": "fast"},
+        **({"perception": {"baseline_profile": str(Path(baseline).resolve())}} if baseline else {}),
         **({"publish": {
             "host": broker[0],
             "port": broker[1],
@@ -84,7 +86,8 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
 
 
 def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False, broker: Optional[str] = None,
-             embedded_broker: str = "auto", ble_sim: bool = False, ble_speed: float = 4.0) -> int:
+             embedded_broker: str = "auto", ble_sim: bool = False, ble_speed: float = 4.0,
+             baseline: Optional[Path] = None) -> int:
     """Replay the demo session; summaries go to ``broker`` (HOST:PORT) or to an embedded broker."""
     from .publish.local_broker import start_session_broker
 
@@ -106,21 +109,26 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
         print(f"affectedge demo: publishing to the MQTT broker {address[0]}:{address[1]}")
     try:
         if ble_sim:
-            return _run_demo_ble_sim(out, session, session_dir, console, address, ble_speed)
-        return _run_demo(out, session, session_dir, console, address)
+            return _run_demo_ble_sim(out, session, session_dir, console, address, ble_speed, baseline)
+        return _run_demo(out, session, session_dir, console, address, baseline)
     finally:
         if local is not None:
             local.stop()
 
 
-def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int]) -> int:
+def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int],
+              baseline: Optional[Path]) -> int:
     from .service import build_pipeline
 
-    data = demo_config_dict(session, out, console, broker)
+    data = demo_config_dict(session, out, console, broker, baseline=baseline)
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
     print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
+    if baseline is not None:
+        from .perception.baseline import describe_profile
+
+        print(f"baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
     for analyser in pipeline.analysers:
         describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
@@ -139,7 +147,7 @@ def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool,
 
 
 def _run_demo_ble_sim(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int],
-                      speed: float) -> int:
+                      speed: float, baseline: Optional[Path]) -> int:
     """The demo with its physiology from simulated BLE sensors instead of the CSV replay.
 
     Two bumble peripherals (a standard heart-rate strap and the affectedge EDA band) replay the
@@ -170,7 +178,7 @@ def _run_demo_ble_sim(out: Path, session: DemoSession, session_dir: Path, consol
         physiology = [{"backend": "ble", "transport": "bumble", "hci": central, "sensors": [
             {"name": "chest_strap", "profile": "heart_rate", "scan_timeout_s": 10.0},
             {"name": "eda_band", "profile": "eda_affectedge", "scan_timeout_s": 10.0}]}]
-        data = demo_config_dict(session, out, console, broker, physiology)
+        data = demo_config_dict(session, out, console, broker, physiology, baseline)
         # Packets are stamped on arrival; at `speed` x, scheduling jitter is stretched by the same
         # factor, so windows wait a little longer for late samples (in session seconds).
         data["window"] = {"allowed_lateness_s": min(10.0, max(1.0, 0.5 * speed))}

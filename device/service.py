@@ -63,5 +63,10 @@ def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info
                    clock: Callable[[], float] = time.monotonic) -> Pipeline:
     baseline = load_baseline(config)
     info = dict(run_info or {})
-    info["baseline"] = None if baseline is None else str(config.perception.baseline_profile)
+    # The review report shows which calibration a run used, and export filters by its subject.
+    info["baseline"] = None if baseline is None else {
+        "path": str(config.perception.baseline_profile),
+        "subject": baseline.subject,
+        "created": baseline.created.isoformat(),
+    }
     return Pipeline(config, build_sources(config), build_analysers(config, baseline), build_sinks(config, extra_sinks, info), clock)
