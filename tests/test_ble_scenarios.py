@@ -3,7 +3,6 @@ over ATT/L2CAP/HCI over TCP), replaying the demo session's real recording."""
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 

@@ -107,7 +107,7 @@ def test_profile_matches_the_projects_feature_code(rest_profile, rest):
 
 def test_profile_matches_neurokit2_on_the_same_span(rest_profile, rest):
     """NeuroKit2 on the raw 1000 Hz ECG/EDA of the same 180 s, the same trailing spans, each second."""
-    profile = outcome = rest_profile[0].profile
+    outcome = rest_profile[0].profile
     cfg = PhysiologyConfig()
     fs = rest.ecg_rate_hz
     ecg = np.load(rest.ecg)

@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import shutil
 import sqlite3
-import subprocess
-import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
