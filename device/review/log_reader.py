@@ -46,8 +46,6 @@ class RunInfo:
     def baseline(self) -> Optional[dict]:
         """The profile the run compared against: {path, subject, created}, or None."""
         b = self.info.get("baseline")
-        if isinstance(b, str):  # logs from before the profile's subject was recorded
-            return {"path": b}
         return b if isinstance(b, dict) else None
 
     @property
@@ -284,9 +282,7 @@ def _read_v1(db: sqlite3.Connection, path: Path, tables: set[str], data: Session
                                    "quality": rec.get("quality") if quality is None else quality,
                                    **{k: v for k, v in rec.items() if k not in ("modality", "quality")}})
     if "events" in tables:
-        columns = {r[1] for r in db.execute("PRAGMA table_info(events)")}
-        seq_col = "seq" if "seq" in columns else "id"  # logs before events had a per-run seq
-        for rid, seq, t, kind, source, detail in _read_table(db, path, "events", f"run_id, {seq_col}, t, kind, source, detail", p):
+        for rid, seq, t, kind, source, detail in _read_table(db, path, "events", "run_id, seq, t, kind, source, detail", p):
             text = _opened(cipher, detail, f"events/{rid}/{seq}", path, p)
             if text is not None:
                 data.events.append(EventRow(rid, t, kind, source, _json(text, path, f"event at {t}", p)))
