@@ -1,0 +1,69 @@
+"""How far one face observation can be trusted: detector score, face size, blur and head pose.
+
+Each factor is in [0, 1]; the frame's quality is their product, so any one bad factor (a blurred
+frame, a profile view) pulls the frame down on its own. The per-window estimate averages frames
+weighted by this quality. Pose comes from BlazeFace's six keypoints, a proxy rather than a head-pose
+model: yaw from how far the nose tip sits off the eyes' midline (eyes and nose move little with
+expression). The pitch proxy (nose tip between eye line and mouth) is reported but not used for
+quality, because an open mouth (surprise) moves it as much as a nod does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blazeface import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE
+
+# Variance of the Laplacian of the 64x64 grey crop at which blur costs half the quality. Sharp
+# faces in the test photographs and the demo clips measure 150-1500; a 5x5 Gaussian blur of
+# sigma 2 brings them under 30 (measured, docs/vision.md).
+BLUR_HALF = 60.0
+# Face box side (pixels, in the frame) at which size costs nothing: the crop is already
+# downscaled to the model's 64x64 input.
+FULL_SIZE_PX = 96.0
+# Yaw proxy at which the pose factor reaches 0. A face turned about 45 degrees measures 0.6 (the
+# nose tip 0.6 eye distances off the midline); FER2013 is mostly frontal faces.
+MAX_YAW = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class PoseProxy:
+    yaw: float    # signed, ~0 frontal
+    pitch: float  # nose position between eye line (0) and mouth (1)
+    roll_deg: float
+
+
+def pose_proxy(keypoints: np.ndarray) -> PoseProxy:
+    """Yaw/pitch/roll proxies from the keypoints (pixels) of one face."""
+    r, l, n, m = keypoints[RIGHT_EYE], keypoints[LEFT_EYE], keypoints[NOSE], keypoints[MOUTH]
+    eye_vec = l - r
+    eye_dist = float(math.hypot(eye_vec[0], eye_vec[1])) or 1e-6
+    ux, uy = eye_vec / eye_dist           # along the eye line
+    mid = (r + l) / 2
+    d_nose = n - mid
+    yaw = float((d_nose[0] * ux + d_nose[1] * uy) / eye_dist)
+    # Down the face, perpendicular to the eye line.
+    down_mouth = float((m - mid)[0] * -uy + (m - mid)[1] * ux)
+    down_nose = float(d_nose[0] * -uy + d_nose[1] * ux)
+    pitch = down_nose / down_mouth if abs(down_mouth) > 1e-6 else PITCH_FRONTAL
+    return PoseProxy(yaw, pitch, math.degrees(math.atan2(eye_vec[1], eye_vec[0])))
+
+
+def pose_factor(pose: PoseProxy) -> float:
+    return max(0.0, 1.0 - abs(pose.yaw) / MAX_YAW)
+
+
+def blur_factor(laplacian_variance: float) -> float:
+    return laplacian_variance / (laplacian_variance + BLUR_HALF)
+
+
+def size_factor(face_px: float) -> float:
+    return min(1.0, face_px / FULL_SIZE_PX)
+
+
+def frame_quality(score: float, face_px: float, laplacian_variance: float, pose: PoseProxy) -> float:
+    """The product of the four factors, in [0, 1]."""
+    return float(min(1.0, max(0.0, score)) * size_factor(face_px) * blur_factor(laplacian_variance) * pose_factor(pose))
