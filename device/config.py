@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_located_yaml
 from .errors import ConfigError
+from .perception.face import FaceConfig
 from .perception.physiology import PhysiologyConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
@@ -80,6 +81,7 @@ class SourcesConfig(StrictModel):
 
 
 class PerceptionConfig(StrictModel):
+    face: FaceConfig = Field(default_factory=FaceConfig, description="Face detection and expression recognition (used when sources.camera is set).")
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
 

@@ -60,9 +60,11 @@ class ModelSpec:
         """Compare the shapes a backend reports with the manifest's."""
         want_in = [t.shape for t in self.inputs]
         want_out = [t.shape for t in self.outputs]
-        if [tuple(s) for s in inputs] != want_in:
+        inputs = [tuple(int(d) for d in s) for s in inputs]
+        outputs = [tuple(int(d) for d in s) for s in outputs]
+        if inputs != want_in:
             raise ModelError(f"{self.file}: input shapes {inputs} do not match the manifest's {want_in} (entry {self.key!r})")
-        if [tuple(s) for s in outputs] != want_out:
+        if outputs != want_out:
             raise ModelError(f"{self.file}: output shapes {outputs} do not match the manifest's {want_out} (entry {self.key!r})")
 
 

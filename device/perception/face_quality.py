@@ -56,6 +56,13 @@ def pose_factor(pose: PoseProxy) -> float:
     return max(0.0, 1.0 - abs(pose.yaw) / MAX_YAW)
 
 
+def score_factor(score: float) -> float:
+    # BlazeFace's sigmoid score is 0.5 where the model is undecided: count only the confidence
+    # above that, so marginal detections (0.5-0.6: clouds, patterns) weigh almost nothing while
+    # clear faces (0.9+) keep most of their weight.
+    return min(1.0, max(0.0, 2.0 * score - 1.0))
+
+
 def blur_factor(laplacian_variance: float) -> float:
     return laplacian_variance / (laplacian_variance + BLUR_HALF)
 
@@ -66,4 +73,4 @@ def size_factor(face_px: float) -> float:
 
 def frame_quality(score: float, face_px: float, laplacian_variance: float, pose: PoseProxy) -> float:
     """The product of the four factors, in [0, 1]."""
-    return float(min(1.0, max(0.0, score)) * size_factor(face_px) * blur_factor(laplacian_variance) * pose_factor(pose))
+    return float(score_factor(score) * size_factor(face_px) * blur_factor(laplacian_variance) * pose_factor(pose))
