@@ -58,9 +58,29 @@ ANCHORS = ssd_anchors()
 assert ANCHORS.shape == (NUM_ANCHORS, 2)
 
 
+# The columns of a decoded row that are x (box centre, keypoints) and y positions; 2 and 3 are
+# the box width and height.
+X_COLUMNS = [0, 4, 6, 8, 10, 12, 14]
+Y_COLUMNS = [1, 5, 7, 9, 11, 13, 15]
+
+
+def anchor_offsets(anchors: np.ndarray = ANCHORS) -> np.ndarray:
+    """(N, 16) values to add to the scaled regressors: the anchor centre under every x and y
+    position, nothing under the box width and height."""
+    offsets = np.zeros((len(anchors), 16), np.float32)
+    offsets[:, X_COLUMNS] = anchors[:, :1]
+    offsets[:, Y_COLUMNS] = anchors[:, 1:]
+    return offsets
+
+
+# Model outputs are in input pixels relative to the anchor: value / 128 + offset is normalised.
+NORMALISED = (1.0 / INPUT_SIZE, anchor_offsets())
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """One face in normalised model-input coordinates: box as (xmin, ymin, xmax, ymax), keypoints (6, 2)."""
+    """One face: box as (xmin, ymin, xmax, ymax) and keypoints (6, 2), in the coordinates decode()
+    was asked for (normalised model input by default, frame pixels from FacePath)."""
 
     score: float
     box: tuple[float, float, float, float]
@@ -75,53 +95,51 @@ class Detection:
         return self.box[3] - self.box[1]
 
 
-def decode(regressors: np.ndarray, classificators: np.ndarray, min_score: float = 0.5) -> list[Detection]:
-    """Raw model outputs -> weighted-NMS detections above ``min_score``, best first."""
+def decode(regressors: np.ndarray, classificators: np.ndarray, min_score: float = 0.5,
+           transform: tuple[float, np.ndarray] = NORMALISED) -> list[Detection]:
+    """Raw model outputs -> weighted-NMS detections above ``min_score``, best first.
+
+    ``transform`` = (scale, offsets (N, 16)): each anchor's 16 values become ``raw * scale +
+    offsets[anchor]``. The default gives normalised input coordinates; a caller folds its own
+    letterbox-to-pixels mapping into the table once per frame size instead of once per detection.
+    """
     logits = classificators.reshape(NUM_ANCHORS)
     # sigmoid(x) >= s  <=>  x >= logit(s): threshold on the logits, decode only the survivors.
     threshold = math.log(min_score / (1.0 - min_score)) if 0.0 < min_score < 1.0 else -SCORE_CLIP
     idx = np.flatnonzero(logits >= threshold)
     if idx.size == 0:
         return []
-    raw = regressors.reshape(NUM_ANCHORS, 16)[idx] / INPUT_SIZE
-    centres = ANCHORS[idx]
+    scale, offsets = transform
+    values = regressors.reshape(NUM_ANCHORS, 16)[idx] * scale + offsets[idx]
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits[idx], -SCORE_CLIP, SCORE_CLIP)))
-    cx = raw[:, 0] + centres[:, 0]
-    cy = raw[:, 1] + centres[:, 1]
-    half_w = raw[:, 2] / 2
-    half_h = raw[:, 3] / 2
-    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
-    keypoints = raw[:, 4:].reshape(-1, NUM_KEYPOINTS, 2) + centres[:, None, :]
-    return weighted_nms(scores, boxes, keypoints)
+    return weighted_nms(scores, values)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
-
-def weighted_nms(scores: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, iou_threshold: float = NMS_IOU) -> list[Detection]:
-    """MediaPipe's WEIGHTED suppression: each cluster of overlapping candidates (IoU above the
-    threshold with its best member) becomes one detection whose box and keypoints are the
-    score-weighted mean of the cluster, with the best member's score."""
+def weighted_nms(scores: np.ndarray, values: np.ndarray, iou_threshold: float = NMS_IOU) -> list[Detection]:
+    """MediaPipe's WEIGHTED suppression over decoded candidates (rows: centre x, y, width, height,
+    6 keypoints x, y). Each cluster of candidates overlapping its best member by IoU above the
+    threshold becomes one detection: the score-weighted mean of the cluster's values (the mean of
+    centres and sizes is the mean of the corners, as MediaPipe averages them), with the best
+    member's score."""
     order = np.argsort(-scores, kind="stable")
-    scores, boxes, keypoints = scores[order], boxes[order], keypoints[order]
+    scores, values = scores[order], values[order]
+    half = values[:, 2:4] / 2
+    boxes = np.concatenate([values[:, 0:2] - half, values[:, 0:2] + half], axis=1)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     remaining = np.ones(len(scores), dtype=bool)
     out: list[Detection] = []
     for i in range(len(scores)):
         if not remaining[i]:
             continue
         cand = np.flatnonzero(remaining)
-        members = cand[_iou(boxes[i], boxes[cand]) > iou_threshold]
-        members = members if members.size else np.array([i])
+        b = boxes[cand]
+        ix = np.clip(np.minimum(boxes[i, 2], b[:, 2]) - np.maximum(boxes[i, 0], b[:, 0]), 0, None)
+        iy = np.clip(np.minimum(boxes[i, 3], b[:, 3]) - np.maximum(boxes[i, 1], b[:, 1]), 0, None)
+        inter = ix * iy
+        members = cand[inter > iou_threshold * np.maximum(areas[i] + areas[cand] - inter, 1e-12)]
         remaining[members] = False
         w = scores[members]
-        total = float(w.sum())
-        box = (w @ boxes[members]) / total
-        kps = np.tensordot(w, keypoints[members], axes=1) / total
-        out.append(Detection(float(scores[i]), tuple(float(v) for v in box), kps))
+        v = (w @ values[members]) / float(w.sum())
+        cx, cy, hw, hh = float(v[0]), float(v[1]), float(v[2]) / 2, float(v[3]) / 2
+        out.append(Detection(float(scores[i]), (cx - hw, cy - hh, cx + hw, cy + hh), v[4:].reshape(NUM_KEYPOINTS, 2)))
     return out

@@ -22,7 +22,7 @@ from pydantic import Field
 from ..config_base import ConfigPath, StrictModel
 from ..sources.base import require_module
 from ..types import Event, ModalityEstimate, Sample, VideoFrame
-from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, Detection, decode
+from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, decode
 from .expression import to_label_order, valence_arousal
 from .face_quality import PoseProxy, frame_quality, pose_proxy
 
@@ -70,6 +70,10 @@ class FacePath:
 
     def __init__(self, detector, expression, config: FaceConfig):
         self._cv2 = require_module("cv2", "face", "camera")
+        # OpenCV's own thread pool is switched off (process-wide): the path's OpenCV calls take
+        # microseconds, and joining pool threads that a busy board has not scheduled yet cost
+        # milliseconds per frame in tools/bench_face.py (docs/vision.md).
+        self._cv2.setNumThreads(1)
         self._det = detector
         self._fer = expression
         self.config = config
@@ -94,9 +98,12 @@ class FacePath:
         self._letterbox[:] = 0
         self._resize_dst = self._letterbox[oy:oy + rh, ox:ox + rw]
         self._resize_size = (rw, rh)
-        self._px_scale = INPUT_SIZE / scale  # normalised model coords -> frame pixels
-        self._px_offset = np.array([ox / INPUT_SIZE, oy / INPUT_SIZE], np.float32)
-        self._frame_centre = np.array([w / 2, h / 2])
+        # Decode straight into frame pixels: pixel = (raw / 128 + anchor - letterbox offset) / scale.
+        offsets = anchor_offsets() * INPUT_SIZE
+        offsets[:, X_COLUMNS] -= ox
+        offsets[:, Y_COLUMNS] -= oy
+        self._to_pixels = (1.0 / scale, (offsets / scale).astype(np.float32))
+        self._frame_centre = (w / 2, h / 2)
         self._shape = (h, w)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -109,14 +116,7 @@ class FacePath:
         cv2.cvtColor(self._letterbox, cv2.COLOR_BGR2RGB, dst=self._rgb)
         cv2.LUT(self._rgb, self._to_float, dst=self._det_in_hwc)
         regressors, classificators = self._det.run(self._det_in)
-        found = decode(regressors, classificators, self.config.min_detection_score)
-        s = self._px_scale
-        ox, oy = float(self._px_offset[0]), float(self._px_offset[1])
-        return [
-            Detection(d.score, ((d.box[0] - ox) * s, (d.box[1] - oy) * s, (d.box[2] - ox) * s, (d.box[3] - oy) * s),
-                      (d.keypoints - self._px_offset) * s)
-            for d in found
-        ]
+        return decode(regressors, classificators, self.config.min_detection_score, self._to_pixels)
 
     def choose(self, faces: list[Detection]) -> Optional[Detection]:
         """The face the configured policy picks among those large enough."""
@@ -144,7 +144,7 @@ class FacePath:
         m = cv2.getRotationMatrix2D((float(cx), float(cy)), math.degrees(angle), FER_SIZE / (CROP_SCALE * side))
         m[0, 2] += FER_SIZE / 2 - cx
         m[1, 2] += FER_SIZE / 2 - cy
-        cv2.warpAffine(image, m, (FER_SIZE, FER_SIZE), dst=self._crop, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(image, m, (FER_SIZE, FER_SIZE), dst=self._crop, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         cv2.cvtColor(self._crop, cv2.COLOR_BGR2GRAY, dst=self._gray)
         return self._gray
 

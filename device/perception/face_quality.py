@@ -38,18 +38,19 @@ class PoseProxy:
 
 def pose_proxy(keypoints: np.ndarray) -> PoseProxy:
     """Yaw/pitch/roll proxies from the keypoints (pixels) of one face."""
-    r, l, n, m = keypoints[RIGHT_EYE], keypoints[LEFT_EYE], keypoints[NOSE], keypoints[MOUTH]
-    eye_vec = l - r
-    eye_dist = float(math.hypot(eye_vec[0], eye_vec[1])) or 1e-6
-    ux, uy = eye_vec / eye_dist           # along the eye line
-    mid = (r + l) / 2
-    d_nose = n - mid
-    yaw = float((d_nose[0] * ux + d_nose[1] * uy) / eye_dist)
+    # Plain floats: six points do not repay NumPy's per-call overhead on the per-frame path.
+    kp = keypoints.tolist()
+    (rx, ry), (lx, ly), (nx, ny), (mx, my) = kp[RIGHT_EYE], kp[LEFT_EYE], kp[NOSE], kp[MOUTH]
+    ex, ey = lx - rx, ly - ry
+    eye_dist = math.hypot(ex, ey) or 1e-6
+    ux, uy = ex / eye_dist, ey / eye_dist       # along the eye line
+    cx, cy = (rx + lx) / 2, (ry + ly) / 2
+    yaw = ((nx - cx) * ux + (ny - cy) * uy) / eye_dist
     # Down the face, perpendicular to the eye line.
-    down_mouth = float((m - mid)[0] * -uy + (m - mid)[1] * ux)
-    down_nose = float(d_nose[0] * -uy + d_nose[1] * ux)
-    pitch = down_nose / down_mouth if abs(down_mouth) > 1e-6 else PITCH_FRONTAL
-    return PoseProxy(yaw, pitch, math.degrees(math.atan2(eye_vec[1], eye_vec[0])))
+    down_mouth = (mx - cx) * -uy + (my - cy) * ux
+    down_nose = (nx - cx) * -uy + (ny - cy) * ux
+    pitch = down_nose / down_mouth if abs(down_mouth) > 1e-6 else 0.5
+    return PoseProxy(yaw, pitch, math.degrees(math.atan2(ey, ex)))
 
 
 def pose_factor(pose: PoseProxy) -> float:
