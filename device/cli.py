@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from .errors import AffectEdgeError, ConfigError
@@ -24,20 +22,9 @@ def _cmd_check_config(args) -> int:
     return 0
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        stop.set()  # the pipeline finishes the current window, flushes its sinks and returns
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
-
-
 def _cmd_run(args) -> int:
     from .config import load_config
-    from .service import build_pipeline
+    from .daemon import Service
 
     try:
         config = load_config(args.config)
@@ -46,11 +33,9 @@ def _cmd_run(args) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         return 1
-    profile = config.perception.baseline_profile
-    print(f"affectedge: baseline profile: {profile if profile else 'none (population defaults)'}")
-    pipeline = build_pipeline(config, run_info={"config": str(Path(args.config).resolve())})
-    pipeline.run(_stop_on_signals())
-    return 0
+    service = Service(args.config)
+    service.install_signal_handlers()
+    return service.run(config)
 
 
 def _cmd_demo(args) -> int:

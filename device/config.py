@@ -10,13 +10,14 @@ import re
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .config_base import ConfigPath, StrictModel
-from .config_yaml import load_located_yaml
-from .errors import ConfigError
+from .config_yaml import load_model_file
 from .perception.face import FaceConfig
 from .perception.physiology import PhysiologyConfig
+from .perception.voice import VoiceConfig
+from .supervisor import SupervisorConfig
 from .sources import CameraSourceConfig, MicrophoneSourceConfig, PhysiologySourceConfig
 from .types import MODALITIES
 
@@ -83,13 +84,25 @@ class SourcesConfig(StrictModel):
 class PerceptionConfig(StrictModel):
     face: FaceConfig = Field(default_factory=FaceConfig, description="Face detection and expression recognition (used when sources.camera is set).")
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, description="Voice activity, prosody and arousal from the microphone (docs/voice.md).")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
 
 
 class LogConfig(StrictModel):
-    sqlite: Optional[ConfigPath] = Field(None, description="Session log (SQLite, WAL): windows, per-modality estimates and events.")
-    jsonl: Optional[ConfigPath] = Field(None, description="One JSON line per fused window (the same record as the session log).")
+    sqlite: Optional[ConfigPath] = Field(None, description="Session log in one file (SQLite, WAL): windows, per-modality estimates and events. For a device that runs for weeks use `directory`.")
+    directory: Optional[ConfigPath] = Field(None, description="Session logs as rotating files `session-<UTC time>.sqlite` in this folder, with the retention policy below.")
+    rotate_every_h: float = Field(24.0, gt=0, description="With `directory`: start a new log file after this many hours.")
+    retention_days: Optional[float] = Field(None, gt=0, description="With `directory`: delete log files whose last write is older than this (checked while running).")
+    retention_max_mb: Optional[float] = Field(None, gt=0, description="With `directory`: delete the oldest log files while the folder holds more than this.")
+    encryption_key_file: Optional[ConfigPath] = Field(None, description="Encrypt records at rest (AES-256-GCM) with the 32-byte key in this file (mode 600, owned by the service user). Needs the `secure` extra.")
+    jsonl: Optional[ConfigPath] = Field(None, description="One JSON line per fused window (the same record as the session log; plaintext, so leave unset on a device that encrypts its log).")
     console: bool = Field(True, description="Print one concise line per second of windows to stdout.")
+
+    @model_validator(mode="after")
+    def _one_log_target(self) -> "LogConfig":
+        if self.sqlite is not None and self.directory is not None:
+            raise ValueError("set either sqlite (one file) or directory (rotating files), not both")
+        return self
 
 
 class RunConfig(StrictModel):
@@ -105,16 +118,7 @@ class AppConfig(StrictModel):
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig, description="Per-modality analysis.")
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
-
-
-def _format_loc(loc: tuple) -> str:
-    parts = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
 
 
 def _yaml_loc(loc: tuple, data) -> tuple:
@@ -147,23 +151,4 @@ def load_config(path: Path | str) -> AppConfig:
     from .sources import BACKENDS
 
     _TAGS.update(BACKENDS)
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"{path}:1: (file): no such file"])
-    try:
-        doc = load_located_yaml(path)
-    except ValueError as exc:
-        raise ConfigError([str(exc)]) from None
-    if not isinstance(doc.data, dict):
-        raise ConfigError([f"{path}:1: (top level): expected a mapping of sections, got {type(doc.data).__name__}"])
-    try:
-        return AppConfig.model_validate(doc.data, context={"base_dir": path.resolve().parent})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _yaml_loc(tuple(err["loc"]), doc.data)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not allowed here)"
-            problems.append(f"{path}:{doc.line_of(loc)}: {_format_loc(loc)}: {msg}")
-        raise ConfigError(problems) from None
+    return load_model_file(path, AppConfig, "file", context={"base_dir": Path(path).resolve().parent}, yaml_loc=_yaml_loc)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class LocatedYaml:
@@ -54,3 +59,41 @@ def load_located_yaml(path: Path) -> LocatedYaml:
     if node is not None:
         _walk(node, (), lines)
     return LocatedYaml(path, data if data is not None else {}, lines)
+
+
+def format_key_path(loc: tuple) -> str:
+    """``('sources', 'physiology', 0, 'path')`` -> ``sources.physiology[0].path``."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def load_model_file(path: Path | str, model: type[M], what: str, context: dict | None = None,
+                    yaml_loc: Callable[[tuple, Any], tuple] = lambda loc, data: loc) -> M:
+    """Read a YAML file into ``model``; every problem becomes a ``FILE:LINE: key.path: message`` line.
+
+    ``yaml_loc`` maps pydantic's error location to the key path in the YAML (e.g. dropping union
+    tags); ``what`` names the kind of file in the "no such file" message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}:1: (file): no such {what}"])
+    try:
+        doc = load_located_yaml(path)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+    if not isinstance(doc.data, dict):
+        raise ConfigError([f"{path}:1: (top level): expected a mapping, got {type(doc.data).__name__}"])
+    try:
+        return model.model_validate(doc.data, context=context)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = yaml_loc(tuple(err["loc"]), doc.data)
+            msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{path}:{doc.line_of(loc)}: {format_key_path(loc)}: {msg.removeprefix('Value error, ')}")
+        raise ConfigError(problems) from None

@@ -10,31 +10,21 @@ from typing import Optional
 import yaml
 
 from .config import AppConfig
-from .errors import SourceError
 from .pipeline import RunStats
+from .session import DemoSession, default_session_dir, load_session
 from .types import MODALITIES, ZONES
 
 
-def demo_config_dict(session_dir: Path, out: Path, console: bool) -> dict:
-    """The service config that replays ``session_dir`` (written next to the outputs for reuse)."""
-    manifest_path = session_dir / "session.yaml"
-    if not manifest_path.is_file():
-        raise SourceError(
-            f"{manifest_path}: no demo session here; build it with `python -m affectedge_tools.build_demo_session` (make session)"
-        )
-    manifest = yaml.safe_load(manifest_path.read_text())
-    sources: dict = {"physiology": []}
-    if manifest.get("camera"):
-        sources["camera"] = {
+def demo_config_dict(session: DemoSession, out: Path, console: bool) -> dict:
+    """The service config that replays ``session`` (also written next to the outputs for reuse)."""
+    sources: dict = {
+        "camera": {
             "backend": "replay_video",
-            "clips": [{"path": str(session_dir / c["file"]), "start_s": c["start_s"]} for c in manifest["camera"]["clips"]],
-        }
-    if manifest.get("microphone"):
-        m = manifest["microphone"]
-        sources["microphone"] = {"backend": "replay_wav", "path": str(session_dir / m["file"]), "start_s": m.get("start_s", 0.0)}
-    if manifest.get("physiology"):
-        p = manifest["physiology"]
-        sources["physiology"].append({"backend": "replay_csv", "path": str(session_dir / p["file"]), "start_s": p.get("start_s", 0.0)})
+            "clips": [{"path": str(c.path), "start_s": c.start_s} for c in session.camera_clips],
+        },
+        "microphone": {"backend": "replay_wav", "path": str(session.microphone.path), "start_s": session.microphone.start_s},
+        "physiology": [{"backend": "replay_csv", "path": str(session.physiology.path), "start_s": session.physiology.start_s}],
+    }
     return {
         "device": {"id": "affectedge-demo", "subject_id": "demo-subject"},
         "sources": sources,
@@ -62,19 +52,23 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
 
 def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False) -> int:
     from .service import build_pipeline
-    from .session import default_session_dir
 
     session_dir = Path(session_dir) if session_dir else default_session_dir()
+    session = load_session(session_dir)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", "windows.jsonl"):
         (out / stale).unlink(missing_ok=True)  # a demo run starts a fresh log
-    data = demo_config_dict(session_dir, out, console)
+    data = demo_config_dict(session, out, console)
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
-    print(f"affectedge demo: replaying {session_dir}")
+    print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
+    for analyser in pipeline.analysers:
+        describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
+        if describe is not None:
+            print(describe())
     t0 = time.perf_counter()
     stats = pipeline.run()
     wall = time.perf_counter() - t0

@@ -11,6 +11,8 @@ from __future__ import annotations
 import heapq
 import math
 import queue
+import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from .config import AppConfig
+from .errors import AffectEdgeError
 from .fusion import FusionState, fuse_window
 from .perception.base import Analyser
 from .sinks.base import Sink
 from .sources.base import Source
+from .supervisor import StageHealth, SupervisedSource, _Finished
 from .types import Event, FusedWindow, ModalityEstimate, Sample
 
 
@@ -35,6 +39,7 @@ class RunStats:
     modality_windows: Counter = field(default_factory=Counter)
     events: Counter = field(default_factory=Counter)
     samples: Counter = field(default_factory=Counter)
+    sink_failures: Counter = field(default_factory=Counter)
     first_t: Optional[float] = None
     last_t: Optional[float] = None
 
@@ -55,6 +60,7 @@ class Pipeline:
         self._length = config.window.length_s
         self._k: Optional[int] = None  # index of the open window
         self._state = FusionState()
+        self._failed_sinks: dict[str, str] = {}
 
     # ------------------------------------------------------------------ running
 
@@ -63,18 +69,18 @@ class Pipeline:
         stop = stop or threading.Event()
         opened: list[Source] = []
         try:
-            for s in self.sources:
-                s.open()
-                opened.append(s)
             if any(getattr(s, "live", False) for s in self.sources):
-                self._run_threaded(stop)
+                self._run_threaded(stop)  # the supervisor opens and closes each source
             else:
+                for s in self.sources:
+                    s.open()
+                    opened.append(s)
                 self._run_merged(stop, realtime=self.config.run.pace == "realtime")
         finally:
             for s in opened:
                 s.close()
             for sink in self.sinks:
-                sink.close()
+                self._guarded(sink, sink.close)
         return self.stats
 
     def _run_merged(self, stop: threading.Event, realtime: bool) -> None:
@@ -95,35 +101,32 @@ class Pipeline:
 
     def _run_threaded(self, stop: threading.Event) -> None:
         inbox: queue.Queue = queue.Queue(maxsize=1024)
-        done = object()
-
-        def pump(source: Source) -> None:
-            try:
-                for item in source.samples():
-                    if stop.is_set():
-                        break
-                    inbox.put(item)
-            except Exception as exc:  # a failing source must not take the others down
-                inbox.put(Event(self.clock(), "source_failed", source.name, {"error": str(exc)}))
-            inbox.put(done)
-
-        threads = [threading.Thread(target=pump, args=(s,), name=f"source-{s.name}", daemon=True) for s in self.sources]
-        for th in threads:
-            th.start()
-        running = len(threads)
+        self.supervised = [SupervisedSource(s, inbox, self.config.supervisor, stop, self.clock) for s in self.sources]
+        for sup in self.supervised:
+            sup.start()
+        running = len(self.supervised)
         lateness = self.config.window.allowed_lateness_s
         while running and not stop.is_set():
             try:
                 item = inbox.get(timeout=self._length / 2)
             except queue.Empty:
                 item = None
-            if item is done:
+            if isinstance(item, _Finished):
                 running -= 1
+                if item.error is not None:
+                    stop.set()
+                    raise item.error  # a missing package: no retry can fix it
             elif item is not None:
                 self._ingest(item)
+            for sup in self.supervised:
+                sup.check_stall()
             if self._k is not None:
                 self._close_through(self.clock() - lateness)
         self._finish()
+
+    def health(self) -> list[StageHealth]:
+        """The supervised sources' health (empty for replay runs)."""
+        return [sup.health for sup in getattr(self, "supervised", [])]
 
     # ------------------------------------------------------------------ windows
 
@@ -164,7 +167,9 @@ class Pipeline:
         window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones)
         self._account(window)
         for sink in self.sinks:
-            sink.write_window(window, estimates)
+            if self._guarded(sink, sink.write_window, window, estimates) and type(sink).__name__ in self._failed_sinks:
+                del self._failed_sinks[type(sink).__name__]
+                self._emit_event(Event(end, "sink_recovered", type(sink).__name__, {}))
         self._k = k + 1
         self.stats.last_t = end
 
@@ -186,7 +191,23 @@ class Pipeline:
     def _emit_event(self, ev: Event) -> None:
         self.stats.events[ev.kind] += 1
         for sink in self.sinks:
-            sink.write_event(ev)
+            self._guarded(sink, sink.write_event, ev)
+
+    def _guarded(self, sink: Sink, call, *args) -> bool:
+        """A failing sink (disk full, log unwritable) must not stop the others or the windows:
+        its failure is announced once to the other sinks (the published status). Recovery is
+        judged by the next window it writes."""
+        name = type(sink).__name__
+        try:
+            call(*args)
+            return True
+        except (AffectEdgeError, OSError, sqlite3.Error) as exc:
+            self.stats.sink_failures[name] += 1
+            if name not in self._failed_sinks:
+                self._failed_sinks[name] = str(exc)
+                print(f"affectedge: {name} failed: {exc}", file=sys.stderr, flush=True)
+                self._emit_event(Event(self.stats.last_t or 0.0, "sink_failed", name, {"error": str(exc)}))
+            return False
 
 
 def _tagged(it: Iterator, i: int) -> Iterator[tuple]:

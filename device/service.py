@@ -10,6 +10,8 @@ from .pipeline import Pipeline
 from .sinks.base import Sink
 from .sinks.console import ConsoleSink
 from .sinks.jsonl import JsonlSink
+from .log_crypto import LogCipher
+from .sinks.log_rotation import RotatingSessionLog
 from .sinks.session_log import SessionLog
 from .sources import create_source
 
@@ -37,8 +39,13 @@ def load_baseline(config: AppConfig):
 
 def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optional[dict] = None) -> list[Sink]:
     sinks: list[Sink] = []
-    if config.log.sqlite is not None:
-        sinks.append(SessionLog(config.log.sqlite, config.device.id, run_info))
+    log = config.log
+    cipher = LogCipher.from_key_file(log.encryption_key_file) if log.encryption_key_file else None
+    if log.sqlite is not None:
+        sinks.append(SessionLog(log.sqlite, config.device.id, run_info, cipher))
+    if log.directory is not None:
+        sinks.append(RotatingSessionLog(log.directory, config.device.id, run_info, log.rotate_every_h,
+                                        log.retention_days, log.retention_max_mb, cipher))
     if config.log.jsonl is not None:
         sinks.append(JsonlSink(config.log.jsonl))
     if config.log.console:

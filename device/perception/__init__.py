@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 
 def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
     """One analyser per modality that has a configured source."""
-    from .physiology import PhysiologyAnalyser
-
     analysers: list[Analyser] = []
     if config.sources.camera is not None:
         from ..sources import BACKENDS
@@ -22,5 +20,11 @@ def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
         live = bool(getattr(BACKENDS[config.sources.camera.backend].factory, "live", False))
         analysers.append(FaceAnalyser(config.perception.face, source="camera", live=live))
     if config.sources.physiology:
+        from .physiology import PhysiologyAnalyser
+
         analysers.append(PhysiologyAnalyser(config.perception.physiology, baseline))
+    if config.sources.microphone is not None:
+        from .voice import VoiceAnalyser
+
+        analysers.append(VoiceAnalyser(config.perception.voice, baseline))
     return analysers

@@ -1,5 +1,9 @@
 """The session log: SQLite in WAL mode, one transaction per window.
 
+With an encryption key configured, every record, estimate and event detail is sealed with
+AES-256-GCM (device/log_crypto.py) and the plaintext helper columns (status, zone, valence,
+arousal, confidence, quality) stay NULL; times and event kinds remain readable.
+
 A kill -9 at any point leaves a readable database that lost at most the window being written:
 WAL with synchronous=NORMAL is durable against a process crash (not against power loss, where
 the last few transactions may go; that trade keeps SD cards alive).
@@ -15,6 +19,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SessionLogError
+from ..log_crypto import SCHEME, LogCipher
 from ..records import dumps, estimate_record, event_record, window_record
 from ..types import Event, FusedWindow, ModalityEstimate
 
@@ -34,29 +39,30 @@ CREATE TABLE IF NOT EXISTS windows (
     seq INTEGER NOT NULL,
     start REAL NOT NULL,
     end REAL NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT,
     zone TEXT,
     valence REAL,
     arousal REAL,
-    confidence REAL NOT NULL,
-    record TEXT NOT NULL,
+    confidence REAL,
+    record BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS estimates (
     run_id INTEGER NOT NULL,
     window_seq INTEGER NOT NULL,
     modality TEXT NOT NULL,
-    quality REAL NOT NULL,
-    record TEXT NOT NULL,
+    quality REAL,
+    record BLOB NOT NULL,
     PRIMARY KEY (run_id, window_seq, modality)
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     t REAL NOT NULL,
     kind TEXT NOT NULL,
     source TEXT NOT NULL,
-    detail TEXT NOT NULL
+    detail BLOB NOT NULL
 );
 """
 
@@ -64,8 +70,10 @@ CREATE TABLE IF NOT EXISTS events (
 class SessionLog:
     """Append-only writer. Each ``SessionLog`` is one run inside the file; restarts add runs."""
 
-    def __init__(self, path: Path | str, device_id: str, info: dict | None = None):
+    def __init__(self, path: Path | str, device_id: str, info: dict | None = None, cipher: LogCipher | None = None):
         self.path = Path(path)
+        self.cipher = cipher
+        self._event_seq = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -77,6 +85,7 @@ class SessionLog:
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(found[0]) != SCHEMA_VERSION:
                 raise SessionLogError(f"{self.path}: schema version {found[0]}, this affectedge writes {SCHEMA_VERSION}; start a new log file")
+            self._check_encryption()
             cur = self._db.execute(
                 "INSERT INTO runs (started_utc, device_id, affectedge_version, info) VALUES (?, ?, ?, ?)",
                 (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), device_id, __version__, json.dumps(info or {}, sort_keys=True)),
@@ -86,6 +95,22 @@ class SessionLog:
             raise SessionLogError(f"{self.path}: cannot open the session log ({exc})") from None
         self._pending_events: list[Event] = []
 
+    def _check_encryption(self) -> None:
+        """A log is encrypted from its first run or never: mixing would leave plaintext behind."""
+        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('encryption', 'key_id')").fetchall())
+        has_runs = self._db.execute("SELECT count(*) FROM runs").fetchone()[0] > 0
+        want = (SCHEME, self.cipher.key_id) if self.cipher else None
+        have = (rows["encryption"], rows.get("key_id")) if "encryption" in rows else None
+        if not has_runs and have is None and want is not None:
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", [("encryption", SCHEME), ("key_id", self.cipher.key_id)])
+        elif have != want and (has_runs or have is not None):
+            state = "encrypted" if have else "not encrypted"
+            raise SessionLogError(f"{self.path}: this log is {state}"
+                                  + (" with another key" if have and want else "") + "; start a new log file")
+
+    def _seal(self, text: str, aad: str):
+        return self.cipher.seal(text, aad) if self.cipher else text
+
     def write_event(self, event: Event) -> None:
         # Events ride in the next window's transaction: one fsync-free commit per window is what
         # keeps the log cheap on an SD card.
@@ -93,32 +118,39 @@ class SessionLog:
 
     def write_window(self, window: FusedWindow, estimates: Sequence[ModalityEstimate]) -> None:
         rec = window_record(window)
+        run, seq = self.run_id, window.seq
+        plain = self.cipher is None
         db = self._db
         db.execute("BEGIN")
         try:
             db.execute(
                 "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.run_id, window.seq, rec["start"], rec["end"], window.status, window.zone,
-                 rec["valence"], rec["arousal"], rec["confidence"], dumps(rec)),
+                (run, seq, rec["start"], rec["end"],
+                 *((window.status, window.zone, rec["valence"], rec["arousal"], rec["confidence"]) if plain else (None,) * 5),
+                 self._seal(dumps(rec), f"windows/{run}/{seq}")),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO estimates VALUES (?, ?, ?, ?, ?)",
-                [(self.run_id, window.seq, e.modality, e.quality, dumps(estimate_record(e))) for e in estimates],
+                [(run, seq, e.modality, e.quality if plain else None,
+                  self._seal(dumps(estimate_record(e)), f"estimates/{run}/{seq}/{e.modality}")) for e in estimates],
             )
             self._insert_events()
             db.execute("COMMIT")
+            self._pending_events.clear()
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            # The events stay pending and go in with the next window that can be written.
             raise SessionLogError(f"{self.path}: writing window {window.seq} failed ({exc})") from None
 
     def _insert_events(self) -> None:
-        if self._pending_events:
-            self._db.executemany(
-                "INSERT INTO events (run_id, t, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
-                [(self.run_id, r["t"], r["kind"], r["source"], dumps(r["detail"]))
-                 for r in map(event_record, self._pending_events)],
-            )
-            self._pending_events.clear()
+        rows = []
+        for r in map(event_record, self._pending_events):
+            self._event_seq += 1
+            rows.append((self.run_id, self._event_seq, r["t"], r["kind"], r["source"],
+                         self._seal(dumps(r["detail"]), f"events/{self.run_id}/{self._event_seq}")))
+        if rows:
+            self._db.executemany("INSERT INTO events (run_id, seq, t, kind, source, detail) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         try:
@@ -126,6 +158,9 @@ class SessionLog:
                 self._db.execute("BEGIN")
                 self._insert_events()
                 self._db.execute("COMMIT")
+                self._pending_events.clear()
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise SessionLogError(f"{self.path}: closing the log failed ({exc}); committed windows are safe") from None
         finally:
             self._db.close()

@@ -1,0 +1,70 @@
+"""`affectedge run`: the long-running service around the pipeline.
+
+Signals: SIGTERM/SIGINT finish the current window, close every sink (log flushed, outbox
+flushed, offline published) and return; SIGHUP re-reads the config file and, only if it is
+valid, restarts the pipeline with it; an invalid new config is refused and the running one kept.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Optional
+
+from .config import AppConfig, load_config
+from .errors import ConfigError
+
+
+class Service:
+    def __init__(self, config_path: Path, load: Callable[[Path], AppConfig] = load_config,
+                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)):
+        self.config_path = Path(config_path)
+        self.load = load
+        self.log = log
+        self.stop = threading.Event()  # stops the current pipeline (shutdown or reload)
+        self.shutdown = threading.Event()
+        self._next_config: Optional[AppConfig] = None
+        self.reloads_refused = 0
+
+    # ------------------------------------------------------------------ signals
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.request_shutdown())
+        signal.signal(signal.SIGINT, lambda *_: self.request_shutdown())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.request_reload, daemon=True).start())
+
+    def request_shutdown(self) -> None:
+        self.shutdown.set()
+        self.stop.set()
+
+    def request_reload(self) -> None:
+        """Validate the file now; swap only a valid config in."""
+        try:
+            new = self.load(self.config_path)
+        except ConfigError as exc:
+            self.reloads_refused += 1
+            self.log(f"affectedge: reload refused, keeping the running config; {self.config_path} is invalid:")
+            for p in exc.problems:
+                self.log(p)
+            return
+        self.log(f"affectedge: reloading {self.config_path}")
+        self._next_config = new
+        self.stop.set()
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, config: AppConfig, on_ready: Callable[[], None] = lambda: None) -> int:
+        from .service import build_pipeline
+
+        while True:
+            profile = config.perception.baseline_profile
+            self.log(f"affectedge: baseline profile: {profile if profile else 'none (population defaults)'}")
+            pipeline = build_pipeline(config, run_info={"config": str(self.config_path.resolve())})
+            on_ready()
+            pipeline.run(self.stop)
+            if self.shutdown.is_set() or self._next_config is None:
+                return 0
+            config, self._next_config = self._next_config, None
+            self.stop.clear()

@@ -1,0 +1,100 @@
+"""The per-person baseline profile: resting means and spreads that estimates are relative to.
+
+`affectedge calibrate` writes one YAML file per person from a calm recording; the analysers read
+it through :func:`load_baseline`. Without a profile the physiology analyser falls back to
+:data:`POPULATION_PHYSIOLOGY` (coarse, cited in docs/physiology.md) and says so in its ``basis``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator
+
+from ..config_base import StrictModel
+from ..config_yaml import load_model_file
+from ..types import LABELS
+
+SCHEMA_VERSION = 1  # the profile format this build reads (and the calibration tool writes)
+
+
+class MeanSd(StrictModel):
+    """A resting mean and its standard deviation (the unit of a z-score)."""
+
+    mean: float = Field(description="Mean over the calm calibration recording.")
+    sd: float = Field(gt=0, description="Standard deviation over the calibration recording (> 0; it divides).")
+
+    @field_validator("mean", "sd")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class PhysiologyBaseline(StrictModel):
+    """Resting physiology. An entry left out (no such sensor at calibration) uses the population default."""
+
+    hr_bpm: Optional[MeanSd] = Field(None, description="Heart rate, beats per minute.")
+    rmssd_ms: Optional[MeanSd] = Field(None, description="RMSSD of RR intervals over the analyser's RMSSD span, milliseconds.")
+    eda_tonic_us: Optional[MeanSd] = Field(None, description="Tonic skin conductance level, microsiemens.")
+    scr_per_min: Optional[MeanSd] = Field(None, description="Skin conductance responses per minute.")
+
+
+class VoiceBaseline(StrictModel):
+    """Resting voice (filled by the voice calibration)."""
+
+    f0_hz: MeanSd = Field(description="Fundamental frequency of voiced speech, Hz.")
+    loudness_db: MeanSd = Field(description="Loudness of speech, dB.")
+
+
+class FaceBaseline(StrictModel):
+    """The face model's output on this person's neutral face (it is rarely exactly 'neutral')."""
+
+    neutral_probabilities: tuple[float, ...] = Field(
+        description=f"Mean class probabilities over a neutral recording, in the order {', '.join(LABELS)}."
+    )
+
+    @field_validator("neutral_probabilities")
+    @classmethod
+    def _distribution(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) != len(LABELS):
+            raise ValueError(f"needs {len(LABELS)} entries ({', '.join(LABELS)}), got {len(v)}")
+        if any(not math.isfinite(p) or p < 0 for p in v) or abs(sum(v) - 1.0) > 1e-3:
+            raise ValueError("must be non-negative and sum to 1")
+        return v
+
+
+class PersonBaseline(StrictModel):
+    """One person's baseline profile (the file `affectedge calibrate` writes)."""
+
+    schema_version: Literal[1] = Field(description="Profile format version; this build reads version 1.")
+    subject: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="The subject's pseudonym (never their name); estimates cite it as basis 'person:<subject>'.",
+    )
+    created: datetime = Field(description="When the profile was made (ISO 8601).")
+    physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="Resting heart rate, HRV and EDA.")
+    voice: Optional[VoiceBaseline] = Field(None, description="Resting voice; absent until voice calibration exists.")
+    face: Optional[FaceBaseline] = Field(None, description="Neutral-face model output; absent until face calibration exists.")
+
+
+# Coarse population norms, used per feature when a person's profile lacks it. Sources and caveats
+# are in docs/physiology.md ("Population defaults"): they describe groups, not this child.
+POPULATION_PHYSIOLOGY = PhysiologyBaseline(
+    hr_bpm=MeanSd(mean=88.0, sd=12.0),  # resting HR, children 6-12 y (Fleming et al. 2011)
+    rmssd_ms=MeanSd(mean=42.0, sd=15.0),  # short-term RMSSD, healthy adults (Nunan et al. 2010)
+    eda_tonic_us=MeanSd(mean=5.0, sd=4.0),  # skin conductance level (Boucsein 2012; wrist reads lower)
+    scr_per_min=MeanSd(mean=2.0, sd=1.5),  # non-specific SCRs at rest, 1-3/min (Dawson et al. 2017)
+)
+
+
+def load_baseline(path: Path | str) -> PersonBaseline:
+    """Read and validate a baseline profile.
+
+    Raises ConfigError whose problems read ``FILE:LINE: key.path: message``, one per mistake.
+    """
+    return load_model_file(path, PersonBaseline, "baseline profile")

@@ -1,0 +1,196 @@
+"""Voice activity: a detector gives a speech probability per chunk, a segmenter turns those into speech.
+
+Two detectors, chosen by ``perception.voice.vad``: Silero VAD (ONNX, bundled in models/, run with
+onnxruntime; the default) and WebRTC's VAD (webrtcvad-wheels; a tiny C library, the light
+fallback that answers 0 or 1). Their heavy imports happen in ``load_vad``.
+
+The segmenter adds hysteresis (enter at ``threshold``, leave below ``threshold - 0.15``), a
+hangover (speech continues through pauses shorter than ``hangover_s``) and a minimum segment
+length: a segment counts only once it has lasted ``min_segment_s``, so a click or a cough does
+not open the voice path. The price is latency: speech is confirmed ``min_segment_s`` after it
+starts (the frames before confirmation are then used as context).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Protocol
+
+import numpy as np
+import yaml
+
+from ..errors import ModelError
+from ..sources.base import require_module
+
+SAMPLE_RATE = 16_000
+
+
+class VoiceActivityDetector(Protocol):
+    key: str
+    chunk_samples: int
+
+    def probability(self, chunk: np.ndarray) -> float:
+        """Speech probability of one chunk of ``chunk_samples`` 16 kHz samples (stateful: chunks in order)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the state (after a gap in the audio)."""
+        ...
+
+
+def bundled_model(key: str, fmt: str = "onnx") -> Path:
+    """The path of a model shipped in models/, after checking its sha256 against models/manifest.yaml."""
+    from affectedge import models
+
+    folder = Path(models.__file__).resolve().parent
+    manifest = folder / "manifest.yaml"
+    try:
+        entry = yaml.safe_load(manifest.read_text(encoding="utf-8"))["models"][key]["files"][fmt]
+        path, sha = folder / entry["file"], str(entry["sha256"]).lower()
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise ModelError(f"{manifest}: no usable entry models.{key}.files.{fmt} ({exc!r})") from None
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found (manifest entry {key!r})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha:
+        raise ModelError(f"{path}: sha256 {digest} does not match the manifest's {sha} (entry {key!r})")
+    return path
+
+
+class SileroVad:
+    """Silero VAD v6 (ONNX): 512-sample chunks at 16 kHz, each prefixed by the previous 64 samples."""
+
+    key = "silero"
+    chunk_samples = 512
+    _CONTEXT = 64
+
+    def __init__(self) -> None:
+        ort = require_module("onnxruntime", "silero VAD", "onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # a 32 ms chunk is too small to gain from a thread pool
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        path = bundled_model("silero_vad")
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._input = np.zeros((1, self._CONTEXT + self.chunk_samples), dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._input[:] = 0.0
+
+    def probability(self, chunk: np.ndarray) -> float:
+        buf = self._input
+        buf[0, : self._CONTEXT] = buf[0, -self._CONTEXT :]
+        buf[0, self._CONTEXT :] = chunk
+        out, self._state = self._session.run(None, {"input": buf, "state": self._state, "sr": self._sr})
+        return float(out[0, 0])
+
+
+class WebrtcVad:
+    """WebRTC's GMM VAD: 30 ms frames, a yes/no answer (``aggressiveness`` 0-3)."""
+
+    key = "webrtc"
+    chunk_samples = 480
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        webrtcvad = require_module("webrtcvad", "webrtc VAD", "vad-light")
+        self._vad = webrtcvad.Vad(aggressiveness)
+
+    def reset(self) -> None:
+        pass  # the C state adapts by itself and has no reset
+
+    def probability(self, chunk: np.ndarray) -> float:
+        pcm = (np.clip(chunk, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        return 1.0 if self._vad.is_speech(pcm, SAMPLE_RATE) else 0.0
+
+
+def load_vad(key: str, webrtc_aggressiveness: int = 2) -> VoiceActivityDetector:
+    if key == "silero":
+        return SileroVad()
+    if key == "webrtc":
+        return WebrtcVad(webrtc_aggressiveness)
+    raise ValueError(f"unknown VAD {key!r} (silero, webrtc)")
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class ChunkDecision:
+    start: float
+    end: float
+    probability: float
+
+
+class SpeechSegmenter:
+    """Hysteresis, hangover and minimum length over a stream of chunk probabilities.
+
+    ``update`` takes one chunk and returns the segment that became final with it, if any;
+    ``confirmed_until`` and ``open_segment`` describe the speech known so far.
+    """
+
+    def __init__(self, threshold: float, hangover_s: float, min_segment_s: float):
+        self.threshold = threshold
+        self.off_threshold = max(0.0, threshold - 0.15)
+        self.hangover_s = hangover_s
+        self.min_segment_s = min_segment_s
+        self._start: Optional[float] = None  # start of the segment in progress
+        self._last_speech: Optional[float] = None  # end of its last chunk above off_threshold
+
+    def reset(self) -> Optional[SpeechSegment]:
+        """End the segment in progress (audio gap or end of stream); returns it if long enough."""
+        seg = self._finish()
+        self._start = self._last_speech = None
+        return seg
+
+    def _finish(self) -> Optional[SpeechSegment]:
+        if self._start is None:
+            return None
+        seg = SpeechSegment(self._start, self._last_speech)
+        return seg if seg.end - seg.start >= self.min_segment_s else None
+
+    def update(self, c: ChunkDecision) -> Optional[SpeechSegment]:
+        if self._start is None:
+            if c.probability >= self.threshold:
+                self._start, self._last_speech = c.start, c.end
+            return None
+        if c.probability >= self.off_threshold:
+            self._last_speech = c.end
+            return None
+        if c.end - self._last_speech >= self.hangover_s:
+            seg = self._finish()
+            self._start = self._last_speech = None
+            return seg
+        return None
+
+    def open_segment(self, now: float) -> Optional[SpeechSegment]:
+        """The segment in progress, up to its last speech chunk, once it is long enough to count.
+
+        A pause still inside the hangover is not speech yet: it becomes speech only if the
+        segment resumes.
+        """
+        if self._start is None or self._last_speech - self._start < self.min_segment_s:
+            return None
+        return SpeechSegment(self._start, min(now, self._last_speech))
+
+
+def speech_segments(x: np.ndarray, vad: VoiceActivityDetector, threshold: float, hangover_s: float,
+                    min_segment_s: float) -> Iterator[SpeechSegment]:
+    """Speech segments of a whole recording (16 kHz mono), as the streaming path would find them."""
+    seg = SpeechSegmenter(threshold, hangover_s, min_segment_s)
+    n = vad.chunk_samples
+    vad.reset()
+    for i in range(0, len(x) - n + 1, n):
+        done = seg.update(ChunkDecision(i / SAMPLE_RATE, (i + n) / SAMPLE_RATE, vad.probability(x[i : i + n])))
+        if done is not None:
+            yield done
+    last = seg.reset()
+    if last is not None:
+        yield last

@@ -1,0 +1,57 @@
+"""Faults on the device: the disk fills up mid-session."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+
+import pytest
+
+from affectedge.config import AppConfig
+from affectedge.demo import demo_config_dict
+from affectedge.service import build_pipeline
+from affectedge.types import Event
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs: big enough for the log's first seconds, too small for the session."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_gives_a_clear_status_and_no_corrupt_log(demo_session, tmp_path, tiny_disk, capsys):
+    data = demo_config_dict(demo_session, tiny_disk, console=False)
+    data["sources"] = {"physiology": data["sources"]["physiology"], "microphone": data["sources"]["microphone"]}
+    data["log"]["jsonl"] = None
+    cfg = AppConfig.model_validate(data)
+    seen: list[Event] = []
+
+    class StatusFeed:  # what the publisher's status would receive
+        def write_window(self, w, e):
+            pass
+
+        def write_event(self, ev):
+            seen.append(ev)
+
+        def close(self):
+            pass
+
+    pipeline = build_pipeline(cfg, extra_sinks=[StatusFeed()])
+    stats = pipeline.run()
+    assert stats.windows >= 440, "the pipeline ran the whole session despite the full disk"
+    failed = [e for e in seen if e.kind == "sink_failed"]
+    assert len(failed) == 1 and failed[0].source == "SessionLog"
+    assert "database or disk is full" in failed[0].detail["error"]
+    assert "session.sqlite" in failed[0].detail["error"]
+    assert "SessionLog failed" in capsys.readouterr().err
+    db = sqlite3.connect(f"file:{tiny_disk / 'session.sqlite'}?mode=ro", uri=True)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    seqs = [r[0] for r in db.execute("SELECT seq FROM windows ORDER BY seq")]
+    assert 0 < len(seqs) < stats.windows
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "what was written is an unbroken run of windows"
