@@ -326,3 +326,48 @@ def test_device_face_path_imports_neither_tensorflow_nor_torch():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ the demo session's video
+
+
+def test_demo_session_video_runs_through_the_face_path(demo_session, tmp_path):
+    """The whole pipeline on the demo's camera track: faces where the clips show one, no face
+    estimate during the empty-scene clip (no_face.mp4), never a made-up neutral."""
+    from affectedge.config import AppConfig
+    from affectedge.service import build_pipeline
+    from affectedge.sinks.base import Sink
+
+    class Collect(Sink):
+        def __init__(self):
+            self.face = {}
+
+        def write_window(self, window, estimates):
+            self.face[window.seq] = next((e for e in estimates if e.modality == "face"), None)
+
+        def write_event(self, event):
+            pass
+
+        def close(self):
+            pass
+
+    clips = [{"path": str(c.path), "start_s": c.start_s} for c in demo_session.camera_clips]
+    config = AppConfig.model_validate({"sources": {"camera": {"backend": "replay_video", "clips": clips}},
+                                       "log": {"console": False}, "run": {"pace": "fast"}})
+    sink = Collect()
+    stats = build_pipeline(config, extra_sinks=[sink]).run()
+    length = config.window.length_s
+
+    def share(start, end):
+        ks = [k for k in sink.face if start <= k * length and (k + 1) * length <= end]
+        return sum(sink.face[k] is not None for k in ks) / len(ks)
+
+    spans = {Path(c.path).name: [] for c in demo_session.camera_clips}
+    starts = [c.start_s for c in demo_session.camera_clips] + [stats.last_t]
+    for c, end in zip(demo_session.camera_clips, starts[1:]):
+        spans[Path(c.path).name].append((c.start_s, end))
+    for start, end in spans["WolfgangLanger_Pexels.mp4"]:
+        assert share(start, end) > 0.95   # one face, in view throughout
+    for start, end in spans["no_face.mp4"]:
+        assert share(start + 0.2, end - 0.2) == 0.0
+    assert stats.modality_windows["face"] > 0.4 * stats.windows

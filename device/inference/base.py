@@ -6,20 +6,26 @@ import happens in ``load()``, so the core imports without any runtime installed.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 from .manifest import ModelSpec
 
 
+InputFiller = Callable[[list[np.ndarray]], None]
+
+
 class InferenceSession(Protocol):
-    """One loaded model. ``run`` takes one array per manifest input (shape and dtype as declared)."""
+    """One loaded model."""
 
     spec: ModelSpec
 
-    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        """Run the model; returns one array per manifest output, owned by the caller."""
+    def run(self, fill: InputFiller) -> list[np.ndarray]:
+        """Call ``fill`` with one writable array per manifest input (shape and dtype as declared,
+        the runtime's own buffers where it allows: no copy on the per-frame path), which writes the
+        inputs in place and keeps no reference to them; then run the model. Returns one array per
+        manifest output, owned by the caller."""
         ...
 
 

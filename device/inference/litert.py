@@ -30,20 +30,20 @@ class LiteRtSession:
     def __init__(self, spec: ModelSpec, interpreter):
         self.spec = spec
         self._interp = interpreter
-        self._in = [d["index"] for d in interpreter.get_input_details()]
+        # tensor(i) returns a function giving a view of the input in the interpreter's arena; the
+        # view must be gone before invoke() (the interpreter refuses to run while one is held).
+        self._inputs = [interpreter.tensor(d["index"]) for d in interpreter.get_input_details()]
         self._out = [d["index"] for d in interpreter.get_output_details()]
         self._invoke = interpreter.invoke
-        self._set = interpreter.set_tensor
         self._get = interpreter.get_tensor
 
     def invoke(self) -> None:
-        """Run on the inputs already set, returning nothing (tools/bench_face.py times this as the
-        model's bare cost)."""
+        """Run on the inputs already in place, returning nothing (tools/bench_face.py times this as
+        the model's bare cost)."""
         self._invoke()
 
-    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        for index, x in zip(self._in, inputs):
-            self._set(index, x)
+    def run(self, fill) -> list[np.ndarray]:
+        fill([view() for view in self._inputs])
         self._invoke()
         return [self._get(i) for i in self._out]
 

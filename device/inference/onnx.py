@@ -23,14 +23,18 @@ class OnnxSession:
         self.spec = spec
         self._session = session
         self._names = [i.name for i in session.get_inputs()]
+        # Session-owned input arrays that the caller's fill() writes into.
+        self._buffers = [np.zeros(t.shape, dtype=np.dtype(t.dtype)) for t in spec.inputs]
+        self._feed = dict(zip(self._names, self._buffers))
         self._run = session.run
 
     @property
     def providers(self) -> list[str]:
         return self._session.get_providers()
 
-    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        return self._run(None, dict(zip(self._names, inputs)))
+    def run(self, fill) -> list[np.ndarray]:
+        fill(self._buffers)
+        return self._run(None, self._feed)
 
 
 class OnnxBackend:

@@ -121,25 +121,27 @@ def weighted_nms(scores: np.ndarray, values: np.ndarray, iou_threshold: float = 
     threshold becomes one detection: the score-weighted mean of the cluster's values (the mean of
     centres and sizes is the mean of the corners, as MediaPipe averages them), with the best
     member's score."""
-    order = np.argsort(-scores, kind="stable")
-    scores, values = scores[order], values[order]
-    half = values[:, 2:4] / 2
-    boxes = np.concatenate([values[:, 0:2] - half, values[:, 0:2] + half], axis=1)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    remaining = np.ones(len(scores), dtype=bool)
+    # A face yields about ten candidates: plain Python for the overlaps costs less than NumPy's
+    # per-call overhead, which right after an invoke runs from cold caches (docs/vision.md).
+    score_list = scores.tolist()
+    order = sorted(range(len(score_list)), key=score_list.__getitem__, reverse=True)
+    boxes = []
+    for cx, cy, w, h in values[:, :4].tolist():
+        boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, w * h))
     out: list[Detection] = []
-    for i in range(len(scores)):
-        if not remaining[i]:
-            continue
-        cand = np.flatnonzero(remaining)
-        b = boxes[cand]
-        ix = np.clip(np.minimum(boxes[i, 2], b[:, 2]) - np.maximum(boxes[i, 0], b[:, 0]), 0, None)
-        iy = np.clip(np.minimum(boxes[i, 3], b[:, 3]) - np.maximum(boxes[i, 1], b[:, 1]), 0, None)
-        inter = ix * iy
-        members = cand[inter > iou_threshold * np.maximum(areas[i] + areas[cand] - inter, 1e-12)]
-        remaining[members] = False
+    remaining = order
+    while remaining:
+        top = remaining[0]
+        tx0, ty0, tx1, ty1, tarea = boxes[top]
+        members, rest = [], []
+        for j in remaining:
+            x0, y0, x1, y1, area = boxes[j]
+            iw, ih = min(tx1, x1) - max(tx0, x0), min(ty1, y1) - max(ty0, y0)
+            inter = iw * ih if iw > 0 and ih > 0 else 0.0
+            (members if inter > iou_threshold * (tarea + area - inter) else rest).append(j)
+        remaining = rest
         w = scores[members]
         v = (w @ values[members]) / float(w.sum())
         cx, cy, hw, hh = float(v[0]), float(v[1]), float(v[2]) / 2, float(v[3]) / 2
-        out.append(Detection(float(scores[i]), (cx - hw, cy - hh, cx + hw, cy + hh), v[4:].reshape(NUM_KEYPOINTS, 2)))
+        out.append(Detection(score_list[top], (cx - hw, cy - hh, cx + hw, cy + hh), v[4:].reshape(NUM_KEYPOINTS, 2)))
     return out

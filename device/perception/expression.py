@@ -29,7 +29,7 @@ FER_TO_LABEL: dict[str, str] = {
     "neutral": "neutral",
 }
 # LABELS[i] = FER_CLASSES[FER_INDEX_FOR_LABEL[i]]
-FER_INDEX_FOR_LABEL = np.array([FER_CLASSES.index(next(k for k, v in FER_TO_LABEL.items() if v == lab)) for lab in LABELS])
+FER_INDEX_FOR_LABEL: tuple[int, ...] = tuple(FER_CLASSES.index(next(k for k, v in FER_TO_LABEL.items() if v == lab)) for lab in LABELS)
 
 # (valence/pleasure, arousal) per product label; Russell & Mehrabian (1977).
 CIRCUMPLEX: dict[str, tuple[float, float]] = {
@@ -41,18 +41,26 @@ CIRCUMPLEX: dict[str, tuple[float, float]] = {
     "surprised": (0.40, 0.67),
     "disgusted": (-0.60, 0.35),
 }
-_VA = np.array([CIRCUMPLEX[lab] for lab in LABELS], dtype=np.float64)  # (7, 2) in LABELS order
+_VA = tuple(CIRCUMPLEX[lab] for lab in LABELS)
+
+# Both functions run once per frame on seven numbers: plain Python, no NumPy call overhead.
 
 
 def to_label_order(fer_probabilities: np.ndarray) -> np.ndarray:
     """FER-ordered scores -> probabilities in LABELS order (renormalised: the INT8 model's
     softmax output can miss 1 by a rounding step)."""
-    p = np.clip(np.asarray(fer_probabilities, dtype=np.float64).reshape(-1)[FER_INDEX_FOR_LABEL], 0.0, None)
-    total = p.sum()
-    return p / total if total > 0 else np.full(len(LABELS), 1.0 / len(LABELS))
+    scores = np.asarray(fer_probabilities).reshape(-1).tolist()
+    p = [max(0.0, scores[i]) for i in FER_INDEX_FOR_LABEL]
+    total = sum(p)
+    if total <= 0:
+        return np.full(len(LABELS), 1.0 / len(LABELS))
+    return np.array([x / total for x in p])
 
 
-def valence_arousal(probabilities: np.ndarray) -> tuple[float, float]:
+def valence_arousal(probabilities) -> tuple[float, float]:
     """The probability-weighted circumplex point of LABELS-ordered probabilities."""
-    v, a = np.asarray(probabilities, dtype=np.float64) @ _VA
-    return float(v), float(a)
+    v = a = 0.0
+    for p, (pv, pa) in zip(probabilities.tolist() if isinstance(probabilities, np.ndarray) else probabilities, _VA):
+        v += p * pv
+        a += p * pa
+    return v, a
