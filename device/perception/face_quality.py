@@ -18,9 +18,9 @@ import numpy as np
 from .blazeface import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE
 
 # Variance of the Laplacian of the 64x64 grey crop at which blur costs half the quality. Sharp
-# faces in the test photographs and the demo clips measure 150-1500; a 5x5 Gaussian blur of
-# sigma 2 brings them under 30 (measured, docs/vision.md).
-BLUR_HALF = 60.0
+# faces in the test photographs and clips measure 1100-7000; a Gaussian blur of sigma 2.5 on the
+# frame brings the clips' faces to 200-1400 (medians 210-530), see docs/vision.md.
+BLUR_HALF = 400.0
 # Face box side (pixels, in the frame) at which size costs nothing: the crop is already
 # downscaled to the model's 64x64 input.
 FULL_SIZE_PX = 96.0
