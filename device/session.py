@@ -175,3 +175,62 @@ def _check_manifest(r: _Reader, root: Path, files: dict, verify: bool) -> None:
             raise r.fail(keys, f"file {path} is missing")
         if verify and file_sha256(path) != digest:
             raise r.fail(keys, f"sha256 mismatch for {path} (rebuild with --force)")
+
+
+# ---------------------------------------------------------------- the optional resting span
+
+REST_FILE = "rest/rest.yaml"
+
+
+@dataclass(frozen=True)
+class RestRecording:
+    """A resting physiology recording of the demo session's person (built with ``--rest``)."""
+
+    root: Path
+    duration_s: float
+    physiology: TimedFile
+    source_span_s: tuple[float, float]
+    rpeaks: Path
+    ecg: Path
+    eda: Path
+    ecg_rate_hz: float
+
+
+def load_rest_recording(session_dir: Path | str, verify: bool = True) -> RestRecording:
+    """Read and check ``SESSION/rest/rest.yaml``; SourceError naming file, line and key otherwise."""
+    path = Path(session_dir).expanduser().resolve() / REST_FILE
+    if not path.is_file():
+        raise SourceError(f"{path}: no resting span here (build it with: python -m affectedge_tools.build_demo_session --rest)")
+    try:
+        doc = load_located_yaml(path)
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    r = _Reader(doc)
+    if not isinstance(doc.data, dict):
+        raise r.fail((), "expected a mapping")
+    version = r.get(("version",), int)
+    if version != SESSION_FORMAT_VERSION:
+        raise r.fail(("version",), f"this affectedge reads version {SESSION_FORMAT_VERSION}, not {version}")
+    root = path.parent
+    files = r.get(("files",), dict)
+    _check_manifest(r, root, files, verify)
+
+    def listed(keys: tuple) -> Path:
+        rel = r.get(keys, str)
+        if rel not in files:
+            raise r.fail(keys, f"{rel!r} is not listed under files:")
+        return root / rel
+
+    phys_rel, phys_start = r.timed_file(("physiology",))
+    span = r.get(("physiology", "source_span_s"), list)
+    ref = ("reference",)
+    return RestRecording(
+        root=root,
+        duration_s=float(r.get(("duration_s",), (int, float))),
+        physiology=TimedFile(listed(("physiology", "file")), phys_start),
+        source_span_s=(float(span[0]), float(span[1])),
+        rpeaks=listed(ref + ("rpeaks",)),
+        ecg=listed(ref + ("ecg",)),
+        eda=listed(ref + ("eda",)),
+        ecg_rate_hz=float(r.get(ref + ("ecg_rate_hz",), (int, float))),
+    )

@@ -6,7 +6,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from . import opencv_camera, picamera2_camera, replay_csv, replay_video, replay_wav, sounddevice_mic
+from . import ble, opencv_camera, picamera2_camera, replay_csv, replay_video, replay_wav, sounddevice_mic
 from .base import Source, SourceBackend
 
 BACKENDS: dict[str, SourceBackend] = {
@@ -18,6 +18,7 @@ BACKENDS: dict[str, SourceBackend] = {
         replay_wav.BACKEND,
         sounddevice_mic.BACKEND,
         replay_csv.BACKEND,
+        ble.BACKEND,
     )
 }
 

@@ -1,0 +1,1 @@
+"""The caregiver dashboard: a static page (shipped in static/) that reads the MQTT feed over WebSockets."""

@@ -1,0 +1,115 @@
+"""The publishing sink: fused windows in, gated summaries out through the outbox to MQTT."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Optional, Sequence
+
+from ..types import Event, FusedWindow, ModalityEstimate
+from .commands import CommandError, parse_command
+from .config import PublishConfig
+from .homeassistant import discovery_payloads
+from .mqtt_client import MqttPublisher
+from .outbox import Outbox
+from ..pseudonym import load_or_create_secret, pseudonym
+from .privacy import RandomisedResponse, settings_payload, summary_payload, warm_up
+from .summaries import Summary, SummaryAggregator
+
+log = logging.getLogger("affectedge.publish")
+
+
+class PublishSink:
+    """A Sink (see sinks/base.py). Starting it connects to the broker (``start_wait_s``)."""
+
+    def __init__(self, config: PublishConfig, device_id: str, subject_id: Optional[str], start_wait_s: float = 5.0):
+        self.config = config
+        self.device_id = device_id
+        # The secret only lives long enough to derive the pseudonym.
+        self.subject = None if subject_id is None else pseudonym(subject_id, load_or_create_secret(config.pseudonym_secret_file))
+        self.dp = RandomisedResponse(config.zone_dp_epsilon) if config.zone_dp_epsilon is not None else None
+        self.aggregator = SummaryAggregator(config.period_s)
+        warm_up()
+        self.paused = False
+        self.summaries_submitted = 0
+        self._lock = threading.Lock()  # pipeline thread vs commands on paho's thread
+        self._rejected: Optional[str] = None
+        self.outbox = Outbox(config.outbox, config.outbox_max_messages)
+        self.publisher = MqttPublisher(config, device_id, self.outbox, on_command=self._on_command,
+                                       on_connected=self._publish_retained)
+        try:
+            self.publisher.start(wait_s=start_wait_s)
+        except Exception:
+            self.outbox.close()
+            raise
+        pending = len(self.outbox)
+        if pending:
+            log.info("outbox %s holds %d summaries from before; draining them first", self.outbox.path, pending)
+
+    # ------------------------------------------------------------------ Sink
+
+    def write_window(self, window: FusedWindow, estimates: Sequence[ModalityEstimate]) -> None:
+        closed_at = time.perf_counter()  # the window has just closed: latency is measured from here
+        with self._lock:
+            if self.paused:
+                return
+            done = self.aggregator.add_window(window)
+        for s in done:
+            self._submit(s, closed_at)
+
+    def write_event(self, event: Event) -> None:
+        with self._lock:
+            self.aggregator.add_event(event)
+
+    def close(self) -> None:
+        with self._lock:
+            last = None if self.paused else self.aggregator.flush()
+        if last is not None:
+            self._submit(last, time.perf_counter())
+        self.publisher.stop(self.config.drain_timeout_s)
+        left = len(self.outbox)
+        if left:
+            log.warning("%d summaries left in the outbox %s; they are sent after the next start", left, self.outbox.path)
+        self.outbox.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _submit(self, s: Summary, closed_at: float) -> None:
+        payload = summary_payload(s, device=self.device_id, seq=self.outbox.next_seq(), subject=self.subject, dp=self.dp)
+        dropped = self.publisher.submit(payload, since=closed_at)
+        self.summaries_submitted += 1
+        if dropped:
+            log.warning("outbox full (%d): dropped the %d oldest summaries", self.config.outbox_max_messages, dropped)
+            with self._lock:
+                self.aggregator.note_dropped(dropped, s.period_end)
+
+    def _settings(self):
+        return settings_payload(device=self.device_id, paused=self.paused, period_s=self.aggregator.pending_period_s,
+                                rejected=self._rejected)
+
+    def _publish_retained(self) -> None:
+        self.publisher.publish_state(self.publisher.topics.settings, self._settings())
+        if self.config.homeassistant_discovery:
+            for topic, payload in discovery_payloads(self.publisher.topics):
+                self.publisher.publish_state(topic, payload)
+
+    def _on_command(self, raw: bytes) -> None:
+        with self._lock:
+            try:
+                cmd = parse_command(raw)
+            except CommandError as exc:
+                self._rejected = str(exc)
+                log.warning("command on %s refused: %s", self.publisher.topics.command, exc)
+            else:
+                self._rejected = None
+                if cmd.paused is not None and cmd.paused != self.paused:
+                    self.paused = cmd.paused
+                    if self.paused:
+                        self.aggregator.discard_period()  # paused means nothing of this moment is sent
+                    log.info("publishing %s by command", "paused" if self.paused else "resumed")
+                if cmd.period_s is not None:
+                    self.aggregator.set_period(cmd.period_s)
+                    log.info("summary period set to %g s from the next period", cmd.period_s)
+            settings = self._settings()
+        self.publisher.publish_state(self.publisher.topics.settings, settings)

@@ -1,0 +1,101 @@
+"""The caregiver dashboard in real headless Chromium, fed by a real device over real mosquitto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from affectedge.dashboard.server import make_server, page_config
+from publish_fixtures import DEVICE, PREFIX, Observer, fused_windows, pki, secure_broker  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("chromium and chromium-driver are not installed: run tools/install_system_deps.sh as root")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,800", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def dashboard(secure_broker):
+    config = page_config(f"ws://127.0.0.1:{secure_broker.ws_port}", PREFIX, "dashboard",
+                         secure_broker.password_file("dashboard"))
+    server = make_server("127.0.0.1", 0, config)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_dashboard_shows_zone_trend_confidence_sensors_and_offline(secure_broker, dashboard, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    browser.get(dashboard)
+    wait.until(lambda d: "connected" in d.find_element(By.ID, "connection").text)
+
+    obs = Observer(secure_broker)
+    cfg = secure_broker.publish_config(tmp_path)
+    (tmp_path / "device.json").write_text(json.dumps(cfg))
+    n = 5 * 95  # 95 s of windows -> 19 summaries at 5 s, sweeping through the zones
+    device = subprocess.Popen([sys.executable, str(Path(__file__).with_name("device_process.py")),
+                               str(tmp_path / "device.json"), str(n)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert device.stdout.readline().strip() == "drained"
+        last = json.loads(obs.on(f"{PREFIX}/{DEVICE}/summary")[-1])
+        card = f"#device-{DEVICE}"
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{card} .status").text == "online")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-points") == "19")
+        zone = browser.find_element(By.CSS_SELECTOR, f"{card} .zone")
+        assert zone.get_attribute("data-zone") == last["zone"]
+        colour = zone.value_of_css_property("background-color")
+        expected = {"blue": "rgba(47, 111, 223, 1)", "green": "rgba(46, 158, 79, 1)",
+                    "yellow": "rgba(230, 194, 41, 1)", "red": "rgba(216, 58, 52, 1)"}[last["zone"]]
+        assert colour == expected
+        assert browser.find_element(By.CSS_SELECTOR, f"{card} .confidence").text == f"confidence {last['confidence']:.2f}"
+        live = {c.get_attribute("data-modality"): "live" in c.get_attribute("class")
+                for c in browser.find_elements(By.CSS_SELECTOR, f"{card} .sensor")}
+        assert live == {"face": False, "voice": False, "physiology": True}
+        # the chart drew the two series: some pixels of each colour on the canvas
+        drawn = browser.execute_script("""
+            const c = document.querySelector(arguments[0] + ' canvas.trend');
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let v = 0, a = 0;
+            for (let i = 0; i < px.length; i += 4) {
+              if (px[i] === 0x7b && px[i+1] === 0x3f && px[i+2] === 0xbf) v++;
+              if (px[i] === 0xe0 && px[i+1] === 0x7b && px[i+2] === 0x00) a++;
+            }
+            return [v, a];""", card)
+        assert drawn[0] > 100 and drawn[1] > 100, drawn
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    finally:
+        device.kill()  # no DISCONNECT: the broker publishes the last will
+        device.wait()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"#device-{DEVICE} .status").text == "offline")
+    assert "offline" in browser.find_element(By.CSS_SELECTOR, f"#device-{DEVICE}").get_attribute("class")
+    assert obs.on(f"{PREFIX}/{DEVICE}/status")[-1] == b"offline"
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-offline.png"))
+    obs.close()
