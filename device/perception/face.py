@@ -194,6 +194,19 @@ def load_face_path(config: FaceConfig) -> FacePath:
     return FacePath(detector, expression, config)
 
 
+def face_heights_detector(config: Optional[FaceConfig] = None) -> Callable[[np.ndarray], list[float]]:
+    """(BGR image) -> box height in pixels of the face the device would read (chosen by the
+    policy and above min_quality; an empty list when none), for the calibration's camera check
+    (calibration/camera_check.py): the device's own path, nothing substituted."""
+    path = load_face_path(config or FaceConfig())
+
+    def heights(image: np.ndarray) -> list[float]:
+        obs = path.process(image)
+        return [] if obs is None else [obs.box[3] - obs.box[1]]
+
+    return heights
+
+
 class FaceAnalyser:
     """The face modality's Analyser (see module docstring)."""
 
