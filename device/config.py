@@ -16,6 +16,7 @@ from affectedge.calibration.config import CalibrationConfig
 
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import load_model_file
+from .perception.face import FaceConfig
 from .perception.physiology import PhysiologyConfig
 from .perception.voice import VoiceConfig
 from .publish.config import PublishConfig
@@ -84,6 +85,7 @@ class SourcesConfig(StrictModel):
 
 
 class PerceptionConfig(StrictModel):
+    face: FaceConfig = Field(default_factory=FaceConfig, description="Face detection and expression recognition (used when sources.camera is set).")
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description="Voice activity, prosody and arousal from the microphone (docs/voice.md).")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
