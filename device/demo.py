@@ -27,6 +27,8 @@ def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Opt
         "camera": {
             "backend": "replay_video",
             "clips": [{"path": str(c.path), "start_s": c.start_s} for c in session.camera_clips],
+            # As a live camera is configured (opencv's default): 15 fps is 3 frames per 200 ms window.
+            "max_fps": 15.0,
         },
         "microphone": {"backend": "replay_wav", "path": str(session.microphone.path), "start_s": session.microphone.start_s},
         "physiology": physiology or [{"backend": "replay_csv", "path": str(session.physiology.path), "start_s": session.physiology.start_s}],

@@ -3,7 +3,9 @@
 Checked after every kill: the session log opens and passes an integrity check, and what the
 killed run logged is exactly the start of an uninterrupted run (so only the window in flight
 was lost). Checked at the end: every summary that was waiting in the outbox at any kill was
-delivered by a later run. Delivery is at least once: a summary whose PUBACK was lost to the
+delivered by a later run. The broker is down during kills 8-13, so those runs leave their
+summaries in the outbox (with the broker up, PUBACKs come within milliseconds and a kill rarely
+finds anything waiting). Delivery is at least once: a summary whose PUBACK was lost to the
 kill is sent again, and consumers dedupe on the summary's ``seq`` (docs/mqtt.md).
 """
 
@@ -22,7 +24,7 @@ import yaml
 
 from affectedge.demo import demo_config_dict
 from affectedge.publish.topics import DeviceTopics
-from publish_fixtures import DEVICE, PREFIX, Observer, pki, secure_broker  # noqa: F401
+from publish_fixtures import DEVICE, PREFIX, Observer, pki, start_secure_broker  # noqa: F401
 
 KILLS = 20
 
@@ -47,7 +49,18 @@ def pending_seqs(outbox_path):
         db.close()
 
 
-def test_kill_9_at_random_points_loses_no_summary(demo_session, tmp_path, secure_broker):
+BROKER_DOWN = range(8, 14)
+
+
+def test_kill_9_at_random_points_loses_no_summary(demo_session, tmp_path, pki):
+    secure_broker = start_secure_broker(tmp_path / "broker", pki, persistent=True)
+    try:
+        _kill_and_restart(demo_session, tmp_path, secure_broker)
+    finally:
+        secure_broker.broker.stop()
+
+
+def _kill_and_restart(demo_session, tmp_path, secure_broker):
     data = demo_config_dict(demo_session, tmp_path, console=False)
     data["sources"].pop("camera")  # physiology + voice keep each run short enough for 20 kills
     data["device"]["id"] = DEVICE
@@ -56,7 +69,8 @@ def test_kill_9_at_random_points_loses_no_summary(demo_session, tmp_path, secure
     cfg.write_text(yaml.safe_dump(data))
     db = tmp_path / "session.sqlite"
     outbox = tmp_path / "outbox.sqlite"
-    observer = Observer(secure_broker)
+    # A persistent session: the broker keeps the observer's messages across its own restart.
+    observer = Observer(secure_broker, client_id="kill-observer", clean=False)
     topic = DeviceTopics(PREFIX, DEVICE).summary
 
     def start():
@@ -73,6 +87,10 @@ def test_kill_9_at_random_points_loses_no_summary(demo_session, tmp_path, secure
     rng = random.Random(20261125)
     owed: set[int] = set()
     for kill in range(KILLS):
+        if kill == BROKER_DOWN.start:
+            secure_broker.broker.stop()
+        if kill == BROKER_DOWN.stop:
+            secure_broker.broker.start()
         proc = start()
         time.sleep(rng.uniform(1.0, 6.0))  # start-up is ~1-2 s: some kills land before the first window
         os.kill(proc.pid, signal.SIGKILL)
@@ -90,7 +108,7 @@ def test_kill_9_at_random_points_loses_no_summary(demo_session, tmp_path, secure
     def received():
         return [json.loads(p)["seq"] for p in observer.on(topic)]
 
-    assert observer.wait_for(lambda: owed <= set(received()), 20), sorted(owed - set(received()))
+    assert observer.wait_for(lambda: owed <= set(received()), 30), sorted(owed - set(received()))
     got = received()
     observer.close()
     assert owed, "no kill ever left a summary waiting: the test proved nothing"

@@ -27,7 +27,6 @@ import hashlib
 import json
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
