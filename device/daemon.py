@@ -59,8 +59,9 @@ class Service:
         from .service import build_pipeline
 
         while True:
-            profile = config.perception.baseline_profile
-            self.log(f"affectedge: baseline profile: {profile if profile else 'none (population defaults)'}")
+            from .perception.baseline import describe_profile
+
+            self.log(f"affectedge: baseline profile: {describe_profile(config.perception.baseline_profile)}")
             pipeline = build_pipeline(config, run_info={"config": str(self.config_path.resolve())})
             on_ready()
             pipeline.run(self.stop)

@@ -16,21 +16,29 @@ from .session import DemoSession, default_session_dir, load_session
 from .types import MODALITIES, ZONES
 
 
-def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Optional[tuple[str, int]] = None) -> dict:
-    """The service config that replays ``session`` (also written next to the outputs for reuse)."""
+def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Optional[tuple[str, int]] = None,
+                     physiology: Optional[list[dict]] = None, baseline: Optional[Path] = None) -> dict:
+    """The service config that replays ``session`` (also written next to the outputs for reuse).
+
+    ``broker`` adds the publish section; ``physiology`` replaces the CSV replay of the physiology
+    (the simulated BLE sensors); ``baseline`` is a profile from `affectedge calibrate`
+    (docs/calibration.md), so arousal is judged relative to that person."""
     sources: dict = {
         "camera": {
             "backend": "replay_video",
             "clips": [{"path": str(c.path), "start_s": c.start_s} for c in session.camera_clips],
+            # As a live camera is configured (opencv's default): 15 fps is 3 frames per 200 ms window.
+            "max_fps": 15.0,
         },
         "microphone": {"backend": "replay_wav", "path": str(session.microphone.path), "start_s": session.microphone.start_s},
-        "physiology": [{"backend": "replay_csv", "path": str(session.physiology.path), "start_s": session.physiology.start_s}],
+        "physiology": physiology or [{"backend": "replay_csv", "path": str(session.physiology.path), "start_s": session.physiology.start_s}],
     }
     return {
         "device": {"id": "affectedge-demo", "subject_id": "demo-subject"},
         "sources": sources,
         "log": {"sqlite": str(out / "session.sqlite"), "jsonl": str(out / "windows.jsonl"), "console": console},
         "run": {"pace": "fast"},
+        **({"perception": {"baseline_profile": str(Path(baseline).resolve())}} if baseline else {}),
         **({"publish": {
             "host": broker[0],
             "port": broker[1],
@@ -80,7 +88,8 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
 
 
 def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False, broker: Optional[str] = None,
-             embedded_broker: str = "auto") -> int:
+             embedded_broker: str = "auto", ble_sim: bool = False, ble_speed: float = 4.0,
+             baseline: Optional[Path] = None) -> int:
     """Replay the demo session; summaries go to ``broker`` (HOST:PORT) or to an embedded broker."""
     from .publish.local_broker import start_session_broker
 
@@ -101,20 +110,27 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
         address = _parse_broker(broker)
         print(f"affectedge demo: publishing to the MQTT broker {address[0]}:{address[1]}")
     try:
-        return _run_demo(out, session, session_dir, console, address)
+        if ble_sim:
+            return _run_demo_ble_sim(out, session, session_dir, console, address, ble_speed, baseline)
+        return _run_demo(out, session, session_dir, console, address, baseline)
     finally:
         if local is not None:
             local.stop()
 
 
-def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int]) -> int:
+def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int],
+              baseline: Optional[Path]) -> int:
     from .service import build_pipeline
 
-    data = demo_config_dict(session, out, console, broker)
+    data = demo_config_dict(session, out, console, broker, baseline=baseline)
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)
     print(f"affectedge demo: replaying {session.name} ({session.duration_s:.0f} s of real recordings) from {session_dir}")
+    if baseline is not None:
+        from .perception.baseline import describe_profile
+
+        print(f"baseline profile: {describe_profile(config.perception.baseline_profile)}")
     pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir)})
     for analyser in pipeline.analysers:
         describe = getattr(analyser, "describe", None)  # what a modality can and cannot estimate
@@ -127,6 +143,82 @@ def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool,
     print(publish_report(pipeline.sinks))
     speed = (stats.windows * config.window.length_s) / wall if wall > 0 else float("inf")
     print(f"replayed in {wall:.2f} s ({speed:.0f}x real time)")
+    print(f"wrote {config.log.sqlite}\n      {config.log.jsonl}\n      {config_path}")
+    sys.stdout.flush()
+    return 0
+
+
+def _run_demo_ble_sim(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int],
+                      speed: float, baseline: Optional[Path]) -> int:
+    """The demo with its physiology from simulated BLE sensors instead of the CSV replay.
+
+    Two bumble peripherals (a standard heart-rate strap and the affectedge EDA band) replay the
+    session's physio.csv over bumble's real Bluetooth stack; affectedge connects to them with the
+    `ble` source (transport bumble), exactly as it would to real sensors. Camera and microphone
+    are replayed as usual. One ScaledClock paces all of it at ``speed`` x real time: the pipeline
+    closes windows on it, the BLE source stamps arrivals with it, the sensors send each packet when
+    it passes the packet's time, and the recordings are paced to it. It starts once both sensors
+    are subscribed, so the session's first second reaches the pipeline too.
+    """
+    import threading
+
+    from .clock import ScaledClock
+    from .errors import SourceError
+    from .service import build_pipeline
+    from .sources.base import require_module
+
+    require_module("bumble", "demo --ble-sim", "ble-sim")
+    from affectedge_tools.ble_sim import SimulatedLink, eda_band, eda_packets, heart_rate_packets, heart_rate_strap, read_physio_csv
+
+    physio = read_physio_csv(session.physiology.path)
+    clock = ScaledClock(speed)
+    link = SimulatedLink(3)
+    central, strap_hci, band_hci = link.start()
+    sensors = [heart_rate_strap(strap_hci, heart_rate_packets(physio), clock).start(),
+               eda_band(band_hci, eda_packets(physio), clock).start()]
+    try:
+        physiology = [{"backend": "ble", "transport": "bumble", "hci": central, "sensors": [
+            {"name": "chest_strap", "profile": "heart_rate", "scan_timeout_s": 10.0},
+            {"name": "eda_band", "profile": "eda_affectedge", "scan_timeout_s": 10.0}]}]
+        data = demo_config_dict(session, out, console, broker, physiology, baseline)
+        # Packets are stamped on arrival; at `speed` x, scheduling jitter is stretched by the same
+        # factor, so windows wait a little longer for late samples (in session seconds).
+        data["window"] = {"allowed_lateness_s": min(10.0, max(1.0, 0.5 * speed))}
+        config_path = out / "demo-config.yaml"
+        config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+        config = AppConfig.model_validate(data)
+        print(f"affectedge demo: {session.name} with physiology from simulated BLE sensors (bumble), {speed:g}x real time")
+        pipeline = build_pipeline(config, run_info={"demo_session": str(session_dir), "ble_sim": True}, clock=clock)
+        stop = threading.Event()
+        problem: list[str] = []
+
+        def conduct() -> None:
+            # The pipeline runs on this (the main) thread, since its session log is bound to it;
+            # this helper starts the clock once the sensors listen, and ends the run after the session.
+            if not all(s.subscribed.wait(20) for s in sensors):
+                problem.append("the simulated BLE sensors were not subscribed within 20 s")
+                stop.set()
+                return
+            print(f"sensors connected and subscribed after {time.perf_counter() - t0:.1f} s; replaying", flush=True)
+            clock.start()
+            end = session.duration_s + config.window.allowed_lateness_s + config.window.length_s
+            while clock() < end and not stop.wait(0.05):
+                pass
+            stop.set()
+
+        t0 = time.perf_counter()
+        threading.Thread(target=conduct, name="demo-conductor", daemon=True).start()
+        stats = pipeline.run(stop)
+        if problem:
+            raise SourceError(problem[0])
+        wall = time.perf_counter() - t0
+    finally:
+        for s in sensors:
+            s.stop()
+        link.stop()
+    print(summary_table(stats, config))
+    print(publish_report(pipeline.sinks))
+    print(f"ran in {wall:.2f} s; BLE: " + ", ".join(f"{s.name} sent {s.sent} packets" for s in sensors))
     print(f"wrote {config.log.sqlite}\n      {config.log.jsonl}\n      {config_path}")
     sys.stdout.flush()
     return 0

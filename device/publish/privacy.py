@@ -9,14 +9,10 @@ raw physiological samples, per-window records and the subject id have no field t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
-import os
 import random
 import re
-import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -56,10 +52,6 @@ _TOKEN = object()
 
 class PrivacyGateError(AffectEdgeError):
     """A payload failed the whitelist or the schema; it is not published."""
-
-
-class PseudonymSecretError(AffectEdgeError):
-    """The per-device pseudonym secret cannot be read or created."""
 
 
 class GatedPayload:
@@ -129,33 +121,6 @@ def regate(kind: str, text: str) -> GatedPayload:
     if not isinstance(fields, dict) or set(fields) - set(WHITELIST.get(kind, ())):
         raise PrivacyGateError(f"{kind} payload in the outbox carries fields outside the whitelist")
     return gate(kind, fields)
-
-
-# ------------------------------------------------------------------ pseudonym
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The per-device pseudonym key: read it, or create 32 random bytes (hex, mode 0600) once."""
-    path = Path(path)
-    try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32) + "\n")
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise PseudonymSecretError(f"{path}: cannot read or create the pseudonym secret ({exc.strerror})") from None
-    if len(key) < 16:
-        raise PseudonymSecretError(f"{path}: the pseudonym secret is shorter than 16 bytes")
-    return key
-
-
-def pseudonym(subject_id: Optional[str], key: bytes) -> Optional[str]:
-    """HMAC-SHA256(key, subject_id), first 64 bits in hex: stable per device, not reversible without the key."""
-    if subject_id is None:
-        return None
-    return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------ local differential privacy

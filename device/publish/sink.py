@@ -13,7 +13,8 @@ from .config import PublishConfig
 from .homeassistant import discovery_payloads
 from .mqtt_client import MqttPublisher
 from .outbox import Outbox
-from .privacy import RandomisedResponse, load_or_create_secret, pseudonym, settings_payload, summary_payload, warm_up
+from ..pseudonym import load_or_create_secret, pseudonym
+from .privacy import RandomisedResponse, settings_payload, summary_payload, warm_up
 from .summaries import Summary, SummaryAggregator
 
 log = logging.getLogger("affectedge.publish")
@@ -26,7 +27,7 @@ class PublishSink:
         self.config = config
         self.device_id = device_id
         # The secret only lives long enough to derive the pseudonym.
-        self.subject = pseudonym(subject_id, load_or_create_secret(config.pseudonym_secret_file))
+        self.subject = None if subject_id is None else pseudonym(subject_id, load_or_create_secret(config.pseudonym_secret_file))
         self.dp = RandomisedResponse(config.zone_dp_epsilon) if config.zone_dp_epsilon is not None else None
         self.aggregator = SummaryAggregator(config.period_s)
         warm_up()

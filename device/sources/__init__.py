@@ -6,16 +6,19 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from . import replay_csv, replay_video, replay_wav, sounddevice_mic
+from . import ble, opencv_camera, picamera2_camera, replay_csv, replay_video, replay_wav, sounddevice_mic
 from .base import Source, SourceBackend
 
 BACKENDS: dict[str, SourceBackend] = {
     b.key: b
     for b in (
         replay_video.BACKEND,
+        opencv_camera.BACKEND,
+        picamera2_camera.BACKEND,
         replay_wav.BACKEND,
         sounddevice_mic.BACKEND,
         replay_csv.BACKEND,
+        ble.BACKEND,
     )
 }
 

@@ -10,6 +10,7 @@ from ..config_base import ConfigPath, StrictModel
 from ..errors import SourceError
 from ..types import Event, VideoFrame
 from .base import SourceBackend, require_module
+from .frame_rate import FrameRateLimiter
 
 
 class VideoClipConfig(StrictModel):
@@ -21,6 +22,7 @@ class VideoClipConfig(StrictModel):
 class ReplayVideoConfig(StrictModel):
     backend: Literal["replay_video"] = Field(description="Replay recorded video files.")
     clips: list[VideoClipConfig] = Field(min_length=1, description="Clips in timeline order; gaps between them are periods with no camera.")
+    max_fps: Optional[float] = Field(None, gt=0, description="Pass on at most this many frames per second, as a live camera with the same setting would (the others are grabbed, not converted, and counted in frames_skipped events). Null passes every frame.")
 
 
 class ReplayVideoSource:
@@ -40,6 +42,7 @@ class ReplayVideoSource:
     def samples(self) -> Iterator[VideoFrame | Event]:
         cv2 = self._cv2
         index = 0
+        limiter = FrameRateLimiter(self.config.max_fps, self.name)
         for clip in self.config.clips:
             cap = cv2.VideoCapture(str(clip.path))
             if not cap.isOpened():
@@ -51,16 +54,26 @@ class ReplayVideoSource:
             yield Event(clip.start_s, "source_up", self.name, {"clip": clip.path.name, "fps": round(fps, 3)})
             n = 0
             try:
-                while True:
-                    ok, image = cap.read()
-                    if not ok:
-                        break
-                    yield VideoFrame(clip.start_s + n / fps, image, self.name, index)
+                while cap.grab():
+                    t = clip.start_s + n / fps
                     n += 1
+                    if not limiter.admit(t):
+                        continue
+                    ok, image = cap.retrieve()
+                    if not ok:
+                        continue
+                    yield VideoFrame(t, image, self.name, index)
                     index += 1
+                    event = limiter.report(t)
+                    if event is not None:
+                        yield event
             finally:
                 cap.release()
-            yield Event(clip.start_s + n / fps, "source_down", self.name, {"clip": clip.path.name, "frames": n})
+            t_end = clip.start_s + n / fps
+            event = limiter.report(t_end, final=True)
+            if event is not None:
+                yield event
+            yield Event(t_end, "source_down", self.name, {"clip": clip.path.name, "frames": n})
 
     def close(self) -> None:
         pass

@@ -1,0 +1,1 @@
+"""`affectedge review` and `affectedge export`: read session logs (never write them), report, export."""

@@ -1,0 +1,101 @@
+"""The `review` and `export` subcommands (argument handling only; the work is in this package)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+
+from ..errors import AffectEdgeError
+
+
+class ReviewArgumentError(AffectEdgeError):
+    """A command-line value of review/export is invalid."""
+
+
+def timezone_named(name: str) -> tzinfo:
+    if name.upper() == "UTC":
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReviewArgumentError(f"--timezone {name!r}: unknown time zone (use e.g. UTC or Europe/London)") from None
+
+
+def parse_time(value: str | None, tz: tzinfo, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ReviewArgumentError(f"{option} {value!r}: expected an ISO 8601 time such as 2025-03-14T09:30") from None
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
+def read_logs(paths: list[Path], key_file: Path | None = None):
+    """Read every log; a damaged one is reported and its readable part kept."""
+    from .log_reader import log_paths, read_log
+
+    logs = []
+    for p in log_paths(paths):
+        data = read_log(p, key_file)
+        for problem in data.problems:
+            print(f"affectedge: warning: {problem}", file=sys.stderr)
+        if data.problems:
+            print(f"affectedge: {p}: readable: {len(data.runs)} run(s), {len(data.windows)} windows, "
+                  f"{len(data.estimates)} estimates, {len(data.events)} events", file=sys.stderr)
+        logs.append(data)
+    return logs
+
+
+def cmd_review(args) -> int:
+    from .report import build_report, render_html, render_pdf
+
+    tz = timezone_named(args.timezone)
+    logs = read_logs(args.logs, args.key)
+    rep = build_report(logs, tz)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = out / "report.html"
+    html_path.write_text(render_html(rep), encoding="utf-8")
+    print(f"wrote {html_path}")
+    if not args.no_pdf:
+        pdf_path = out / "report.pdf"
+        render_pdf(rep, pdf_path, out / "report-first-page.png")
+        print(f"wrote {pdf_path}\n      {out / 'report-first-page.png'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import table_rows, write_tables
+
+    tz = timezone_named(args.timezone)
+    t_from, t_to = parse_time(args.t_from, tz, "--from"), parse_time(args.t_to, tz, "--to")
+    logs = read_logs(args.logs, args.key)
+    tables = table_rows(logs, t_from, t_to, args.subject)
+    for name, path in write_tables(tables, args.out, args.format).items():
+        print(f"wrote {path} ({len(tables[name])} rows)")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("review", help="report on one or more session logs (HTML and PDF); never modifies the logs")
+    r.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
+    r.add_argument("--key", type=Path, default=None, help="key file of encrypted logs (log.encryption_key_file)")
+    r.add_argument("--out", type=Path, default=Path("out/review"), help="folder for report.html, report.pdf and report-first-page.png (default: out/review)")
+    r.add_argument("--timezone", default="UTC", help="time zone for clock times and days (default UTC; e.g. Europe/London)")
+    r.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+    r.set_defaults(func=cmd_review)
+
+    e = sub.add_parser("export", help="export windows, estimates, events (and summaries) to CSV or Parquet")
+    e.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
+    e.add_argument("--key", type=Path, default=None, help="key file of encrypted logs")
+    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    e.add_argument("--from", dest="t_from", default=None, help="keep records at or after this clock time (ISO 8601; --timezone if no offset)")
+    e.add_argument("--to", dest="t_to", default=None, help="keep records before this clock time (ISO 8601)")
+    e.add_argument("--subject", default=None, metavar="PSEUDONYM", help="keep the runs made with this subject's baseline profile")
+    e.add_argument("--timezone", default="UTC", help="time zone of --from/--to without an offset (default UTC)")
+    e.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default: out/export)")
+    e.set_defaults(func=cmd_export)
