@@ -1,4 +1,4 @@
-"""Faults on the device: the disk fills up mid-session."""
+"""Faults on the device: the disk fills up mid-session, an analyser fails."""
 
 from __future__ import annotations
 
