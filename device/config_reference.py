@@ -46,8 +46,16 @@ def _default(field) -> str:
     return "**required**"
 
 
-def _section(model: type[BaseModel], path: str, lines: list[str], seen: set) -> None:
-    lines.append(f"\n## `{path}` ({model.__name__})" if path else "\n## Top level")
+def _backend(model: type[BaseModel]) -> str | None:
+    """The key of a registered backend's config (a single-value Literal), else None."""
+    field = model.model_fields.get("backend")
+    args = () if field is None or get_origin(field.annotation) is not typing.Literal else get_args(field.annotation)
+    return args[0] if len(args) == 1 else None
+
+
+def _section(model: type[BaseModel], path: str, lines: list[str], seen: set, backend: str | None = None) -> None:
+    title = f"`{path}`" + (f", backend `{backend}`" if backend else "") + f" ({model.__name__})" if path else "Top level"
+    lines.append(f"\n## {title}")
     if model.__doc__ and model.__doc__.strip() and not model.__doc__.startswith(model.__name__ + "("):
         lines.append(f"\n{model.__doc__.strip().splitlines()[0]}")
     lines.append("\n| key | type | default | description |\n|---|---|---|---|")
@@ -61,7 +69,7 @@ def _section(model: type[BaseModel], path: str, lines: list[str], seen: set) -> 
         key = (sub_path, sub)
         if key not in seen:
             seen.add(key)
-            _section(sub, sub_path + (f" (backend {sub.model_fields['backend'].annotation.__args__[0]!r})" if "backend" in sub.model_fields else ""), lines, seen)
+            _section(sub, sub_path, lines, seen, _backend(sub) or backend)
 
 
 def config_reference() -> str:

@@ -41,6 +41,7 @@ class RunStats:
     events: Counter = field(default_factory=Counter)
     samples: Counter = field(default_factory=Counter)
     sink_failures: Counter = field(default_factory=Counter)
+    analyser_failures: Counter = field(default_factory=Counter)
     first_t: Optional[float] = None
     last_t: Optional[float] = None
 
@@ -62,6 +63,8 @@ class Pipeline:
         self._k: Optional[int] = None  # index of the open window
         self._state = FusionState()
         self._failed_sinks: dict[str, str] = {}
+        self._failed_stages: dict[str, str] = {}
+        self._failing_now: set[str] = set()
 
     # ------------------------------------------------------------------ running
 
@@ -153,7 +156,7 @@ class Pipeline:
         self.stats.samples[type(item).__name__] += 1
         for a in self.analysers:
             if a.accepts(item):
-                a.push(item)
+                self._analyse(a, t, a.push, item)
 
     def _close_through(self, t: float) -> None:
         """Close every open window whose end is at or before ``t``."""
@@ -165,11 +168,12 @@ class Pipeline:
         start, end = k * self._length, (k + 1) * self._length
         estimates: list[ModalityEstimate] = []
         for a in self.analysers:
-            est = a.estimate(start, end)
+            est = self._analyse(a, end, a.estimate, start, end)
             if est is not None:
                 estimates.append(est)
             for ev in a.take_events():
                 self._emit_event(ev)
+        self._note_recoveries(end)
         cfg = self.config
         window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones)
         self._account(window)
@@ -199,6 +203,28 @@ class Pipeline:
         self.stats.events[ev.kind] += 1
         for sink in self.sinks:
             self._guarded(sink, sink.write_event, ev)
+
+    def _analyse(self, analyser: Analyser, t: float, call, *args):
+        """Run one analyser step; a failure (a runtime error in a model, a bad frame) drops that
+        sample or window for that modality only, is reported once, and its recovery too."""
+        name = f"inference:{analyser.modality}"
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 - whatever a model runtime raises, the other modalities go on
+            self.stats.analyser_failures[analyser.modality] += 1
+            self._failing_now.add(name)
+            if name not in self._failed_stages:
+                self._failed_stages[name] = str(exc)
+                print(f"affectedge: {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+                self._emit_event(Event(t, "analyser_failed", name, {"error": f"{type(exc).__name__}: {exc}"}))
+            return None
+
+    def _note_recoveries(self, t: float) -> None:
+        """A failed analyser counts as recovered after a whole window without a failure."""
+        for name in [n for n in self._failed_stages if n not in self._failing_now]:
+            del self._failed_stages[name]
+            self._emit_event(Event(t, "analyser_recovered", name, {}))
+        self._failing_now.clear()
 
     def _guarded(self, sink: Sink, call, *args) -> bool:
         """A failing sink (disk full, log unwritable) must not stop the others or the windows:

@@ -1,7 +1,8 @@
-"""Faults on the device: the disk fills up mid-session."""
+"""Faults on the device: the disk fills up mid-session, an analyser fails."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 
@@ -55,3 +56,34 @@ def test_disk_full_gives_a_clear_status_and_no_corrupt_log(demo_session, tmp_pat
     seqs = [r[0] for r in db.execute("SELECT seq FROM windows ORDER BY seq")]
     assert 0 < len(seqs) < stats.windows
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "what was written is an unbroken run of windows"
+
+
+def test_a_failing_analyser_drops_only_its_modality_and_recovers(demo_session, tmp_path, capsys):
+    """Fault injection: the real voice analyser's model step raises for 10 s of the session (as a
+    runtime error in a model would); physiology and fusion carry on, and both the failure and the
+    recovery are logged once."""
+    data = demo_config_dict(demo_session, tmp_path, console=False)
+    data["sources"].pop("camera")
+    cfg = AppConfig.model_validate(data)
+    pipeline = build_pipeline(cfg)
+    voice = next(a for a in pipeline.analysers if a.modality == "voice")
+    real_push = voice.push
+
+    def flaky_push(chunk):
+        if 10.0 <= chunk.t < 20.0:
+            raise RuntimeError("model invoke failed")
+        real_push(chunk)
+
+    voice.push = flaky_push
+    stats = pipeline.run()
+    assert stats.analyser_failures["voice"] > 100
+    assert stats.events["analyser_failed"] == 1 and stats.events["analyser_recovered"] == 1
+    assert "inference:voice failed: RuntimeError: model invoke failed" in capsys.readouterr().err
+    db = sqlite3.connect(tmp_path / "session.sqlite")
+    rows = db.execute("SELECT start, record FROM windows ORDER BY seq").fetchall()
+
+    during = [json.loads(r) for s, r in rows if 11.0 <= s < 19.0]
+    after = [json.loads(r) for s, r in rows if 21.0 <= s < 29.0]
+    assert all("physiology" in w["modalities"] for w in during)
+    assert not any("voice" in w["modalities"] for w in during)
+    assert any("voice" in w["modalities"] for w in after)

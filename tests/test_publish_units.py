@@ -190,3 +190,23 @@ def test_publish_config_errors_name_line_and_key(tmp_path):
     assert "password_file needs a username" in info.value.problems[0]
     cfg = AppConfig.model_validate({"publish": {"host": "h", "tls": {"ca_file": "ca.pem"}}})
     assert cfg.publish.effective_port == 8883 and cfg.publish.period_s == 5.0 and cfg.publish.zone_dp_epsilon is None
+
+
+def test_a_source_the_supervisor_marks_down_is_published_as_lost_and_back():
+    ws = fused_windows(5 * 12)  # 12 s: periods 0-5, 5-10, 10-12
+    agg = SummaryAggregator(5.0)
+    done = []
+    for w in ws:
+        if w.start == 1.0:
+            agg.add_event(Event(1.0, "source_up", "camera"))
+        if w.start == 6.0:
+            agg.add_event(Event(6.0, "stage_down", "camera", {"error": "open failed: no such device"}))
+        if w.start == 11.0:
+            agg.add_event(Event(11.0, "stage_up", "camera", {"restarts": 4}))
+        done += agg.add_window(w)
+    done.append(agg.flush())
+    assert done[0].sensors_live == ("camera",)
+    assert [e.kind for e in done[1].events if e.kind.startswith("sensor")] == ["sensor_lost"]
+    assert done[1].sensors_live == ()
+    assert [e.kind for e in done[2].events if e.kind.startswith("sensor")] == ["sensor_up"]
+    assert done[2].sensors_live == ("camera",)

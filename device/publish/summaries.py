@@ -20,8 +20,8 @@ from ..types import LABELS, MODALITIES, ZONES, Event, FusedWindow
 ZONE_DWELL_S = 1.0
 
 # Pipeline event kinds that mean a sensor stopped or came back.
-SENSOR_LOST_KINDS = frozenset({"source_down", "source_failed", "disconnected", "sensor_lost"})
-SENSOR_UP_KINDS = frozenset({"source_up", "connected"})
+SENSOR_LOST_KINDS = frozenset({"source_down", "source_failed", "disconnected", "sensor_lost", "stage_down"})
+SENSOR_UP_KINDS = frozenset({"source_up", "connected", "stage_up"})
 # A local sink (session log, disk) failing or recovering: published so a caregiver knows the
 # device's own record has a gap. The source is the sink's class name, published in snake case.
 SINK_KINDS = frozenset({"sink_failed", "sink_recovered"})
