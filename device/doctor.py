@@ -7,7 +7,6 @@ its failure as a finding instead of stopping the report.
 from __future__ import annotations
 
 import glob
-import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -206,29 +205,24 @@ def probe_runtimes() -> list[Finding]:
 
 
 def probe_models(manifest: Optional[Path] = None) -> list[Finding]:
-    """Every file that models/manifest.yaml lists, present and matching its sha256."""
-    if manifest is None:
-        import importlib.resources
+    """Every file that the model manifest lists, present and matching its sha256 (as loading checks it)."""
+    from .errors import ModelError
+    from .inference.manifest import bundled_manifest_path, parse_manifest
 
-        manifest = Path(str(importlib.resources.files("affectedge.models") / "manifest.yaml"))
-    if not manifest.is_file():
-        return [Finding("missing", "models", f"no model manifest at {manifest}", "reinstall affectedge (the models ship inside the package)")]
+    manifest = manifest or bundled_manifest_path()
     try:
-        models = (yaml.safe_load(manifest.read_text()) or {}).get("models") or {}
-    except yaml.YAMLError as exc:
-        return [Finding("missing", "models", f"{manifest}: not valid YAML ({exc})", "reinstall affectedge")]
+        models = parse_manifest(manifest)
+    except ModelError as exc:
+        return [Finding("missing", "models", str(exc), "reinstall affectedge (the models ship inside the package)")]
     out = []
-    for key, entry in models.items():
-        for fmt, f in ((entry or {}).get("files") or {}).items():
-            path = manifest.parent / str(f.get("file", ""))
-            if not path.is_file():
-                out.append(Finding("missing", f"model {key}", f"{fmt}: {path} not found", "reinstall affectedge"))
+    for key, formats in models.items():
+        for fmt, spec in formats.items():
+            try:
+                size = len(spec.verify_file())
+            except ModelError as exc:
+                out.append(Finding("missing", f"model {key}", f"{fmt}: {exc}", "reinstall affectedge"))
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != f.get("sha256"):
-                out.append(Finding("missing", f"model {key}", f"{fmt}: {path.name} sha256 {digest[:12]}... does not match the manifest (corrupt or replaced)", "reinstall affectedge"))
-            else:
-                out.append(Finding("ok", f"model {key}", f"{fmt}: {path.name} ({path.stat().st_size / 1024:.0f} KiB, sha256 ok)"))
+            out.append(Finding("ok", f"model {key}", f"{fmt}: {spec.file.name} ({size / 1024:.0f} KiB, sha256 ok)"))
     return out or [Finding("info", "models", f"{manifest} lists no models")]
 
 

@@ -13,8 +13,6 @@ from affectedge.boards import BOARDS_DIR, board_names, detect_board, merge_confi
 from affectedge.config import load_config
 from affectedge.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
-
 # A profile using only keys that exist on every branch (the shipped ones also set camera/face/voice).
 PROFILE = """\
 window:
@@ -119,12 +117,11 @@ def test_every_shipped_profile_validates_under_a_minimal_config(tmp_path, board)
 
 @pytest.mark.parametrize("board", ["jetson-orin-nano", "pi4", "pi5", "x86-64"])
 def test_every_model_a_profile_names_ships_in_its_runtimes_format(board):
-    profile = yaml.safe_load((BOARDS_DIR / f"{board}.yaml").read_text())
-    face = profile["perception"]["face"]
-    manifest = yaml.safe_load((REPO / "models" / "manifest.yaml").read_text())["models"]
-    fmt = {"litert": "tflite", "onnx": "onnx"}[face["backend"]]
+    from affectedge.inference import BACKENDS, model_spec
+
+    face = yaml.safe_load((BOARDS_DIR / f"{board}.yaml").read_text())["perception"]["face"]
     for key in (face["detector_model"], face["expression_model"]):
-        assert fmt in manifest[key]["files"], f"{board}: {key} has no {fmt} file in models/manifest.yaml"
+        model_spec(key, BACKENDS[face["backend"]].format).verify_file()  # ModelError names what is missing
 
 
 # Model strings as the boards' device trees give them (/proc/device-tree/model, NUL-terminated).

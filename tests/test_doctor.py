@@ -76,11 +76,12 @@ def test_models_checked_against_their_sha256(tmp_path):
     data = bytearray(bad.read_bytes())
     data[100] ^= 0xFF  # one flipped byte on disk
     bad.write_bytes(bytes(data))
+    tensors = "inputs: [{name: x, shape: [1, 4], dtype: float32}], outputs: [{name: y, shape: [1, 2], dtype: float32}]"
     (tmp_path / "manifest.yaml").write_text(
         "models:\n"
-        f"  good: {{files: {{tflite: {{file: good.tflite, sha256: {digest}}}}}}}\n"
-        f"  bad: {{files: {{tflite: {{file: bad.tflite, sha256: {digest}}}}}}}\n"
-        f"  gone: {{files: {{onnx: {{file: gone.onnx, sha256: {digest}}}}}}}\n"
+        f"  good: {{files: {{tflite: {{file: good.tflite, sha256: {digest}}}}}, {tensors}}}\n"
+        f"  bad: {{files: {{tflite: {{file: bad.tflite, sha256: {digest}}}}}, {tensors}}}\n"
+        f"  gone: {{files: {{onnx: {{file: gone.onnx, sha256: {digest}}}}}, {tensors}}}\n"
     )
     findings = {f.what: f for f in probe_models(tmp_path / "manifest.yaml")}
     assert findings["model good"].status == "ok" and "sha256 ok" in findings["model good"].detail
@@ -91,4 +92,4 @@ def test_models_checked_against_their_sha256(tmp_path):
 
 def test_no_manifest_is_reported(tmp_path):
     (finding,) = probe_models(tmp_path / "manifest.yaml")
-    assert finding.status == "missing" and "no model manifest" in finding.detail
+    assert finding.status == "missing" and "model manifest not found" in finding.detail
