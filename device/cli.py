@@ -37,7 +37,10 @@ def _cmd_run(args) -> int:
         return 1
     service = Service(args.config, load=lambda path: load_config(path, args.board))
     service.install_signal_handlers()
-    return service.run(config)
+    from .sd_notify import notify_ready
+
+    # Type=notify: systemd counts the service as started once the pipeline is built (a no-op outside systemd).
+    return service.run(config, on_ready=lambda: notify_ready(f"running with {args.config}"))
 
 
 def _cmd_demo(args) -> int:

@@ -79,3 +79,17 @@ def test_watchdog_interval(monkeypatch):
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     monkeypatch.setenv("WATCHDOG_USEC", "0")
     assert sd_notify.watchdog_interval() is None
+
+
+def test_affectedge_run_says_ready_to_systemd(path_socket, demo_session, tmp_path):
+    # A short replay (the demo's physiology, as fast as it runs) through the real `affectedge run`.
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  physiology:\n"
+        f"    - {{backend: replay_csv, path: {demo_session.physiology.path}}}\n"
+        "log: {console: false}\nrun: {pace: fast}\n"
+    )
+    r = subprocess.run([sys.executable, "-m", "affectedge", "run", "--config", str(config)],
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert receive(path_socket) == f"READY=1\nSTATUS=running with {config}"
