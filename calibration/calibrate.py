@@ -224,7 +224,8 @@ def describe_face(res: Optional[FaceBaselineResult], missing: Optional[str]) -> 
     p = res.baseline.neutral_probabilities
     v, a = valence_arousal(p)
     return [f"face baseline: the model's output at rest over {len(res.probabilities)} windows ({res.face_frames} of {res.frames} frames "
-            f"with a face): " + ", ".join(f"{label} {x:.2f}" for label, x in zip(LABELS, p)) + f" (valence {v:+.2f}, arousal {a:+.2f})"]
+            f"with a face): " + ", ".join(f"{label} {x:.2f}" for label, x in zip(LABELS, p)) + f" (valence {v:+.2f}, arousal {a:+.2f}); "
+            "recorded in the profile, not applied by the face path yet (docs/calibration.md)"]
 
 
 def calibrate(plan: CalibrationPlan, out: TextIO = sys.stdout) -> CalibrationOutcome:

@@ -5,7 +5,7 @@ expression model, crop and quality gate) and keeps the class probabilities of ev
 span in which it saw a face of adequate quality (``perception.face.min_quality``). The profile's
 ``face.neutral_probabilities`` is their mean: what the model says about this person's face when
 they are calm (FER models often read a resting face as partly sad or angry). The face analyser
-reads valence and arousal relative to it (docs/calibration.md).
+does not apply it yet: docs/calibration.md says why and what the follow-up is.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ class PersonBaseline(StrictModel):
     created: datetime = Field(description="When the profile was made (ISO 8601).")
     physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="Resting heart rate, HRV and EDA.")
     voice: Optional[VoiceBaseline] = Field(None, description="Resting voice (pitch and loudness while speaking); absent when the calibration had too little speech or no microphone: the voice path then uses population defaults.")
-    face: Optional[FaceBaseline] = Field(None, description="The face model's output on this person's calm face; absent when the calibration saw too few faces or had no camera: the face path then reads valence and arousal on the population scale.")
+    face: Optional[FaceBaseline] = Field(None, description="The face model's mean output during the calibration's rest; absent when the calibration saw too few faces or had no camera. Recorded only: the face path does not apply it yet (docs/calibration.md).")
 
 
 # Coarse population norms, used per feature when a person's profile lacks it. Sources and caveats

@@ -6,11 +6,9 @@ the Analyser: it drops live frames that waited too long for inference (counted; 
 limits the frame rate itself, see sources/frame_rate.py), and turns the frames of a window into
 one quality-weighted estimate. A window without a face has no estimate: never "neutral".
 
-With a person's baseline profile that has a ``face`` section (the model's mean output on this
-person's calm face, recorded by `affectedge calibrate`), valence and arousal are read relative to
-it: the circumplex point of the neutral-state output is subtracted, so a resting face that the
-model reads as partly sad no longer counts as negative valence (docs/calibration.md). The class
-probabilities are left as the model gives them.
+A person's profile may carry a ``face`` section (the model's mean output during the calibration's
+rest, recorded by `affectedge calibrate`). It is recorded but not applied yet: the estimate stays
+on the population scale and ``describe()`` says so; docs/calibration.md explains why.
 """
 
 from __future__ import annotations
@@ -221,15 +219,8 @@ class FaceAnalyser:
     def __init__(self, config: FaceConfig, path: Optional[FacePath] = None, source: str = "camera",
                  live: bool = False, clock: Callable[[], float] = time.monotonic, baseline=None):
         self.config = config
-        face = getattr(baseline, "face", None)
-        if face is not None:
-            self.basis = f"person:{baseline.subject}"
-            # valence_arousal is linear in the probabilities, so subtracting the neutral point is
-            # the same as reading the difference from the person's neutral-state output.
-            self._neutral_va = valence_arousal(face.neutral_probabilities)
-        else:
-            self.basis = "population"
-            self._neutral_va = (0.0, 0.0)
+        # Only reported (see the module docstring): the estimates stay on the population scale.
+        self.face_baseline_recorded = getattr(baseline, "face", None) is not None
         self.path = path if path is not None else load_face_path(config)
         self.source = source
         self.live = live
@@ -240,12 +231,10 @@ class FaceAnalyser:
 
     def describe(self) -> str:
         """One line for logs and the demo: what the face path reads and relative to what."""
-        if self.basis == "population":
-            basis = "the population scale (no face baseline)"
-        else:
-            v0, a0 = self._neutral_va
-            basis = f"{self.basis}'s neutral face (its valence {v0:+.2f}, arousal {a0:+.2f} subtracted)"
-        return f"face: {self.config.detector_model} + {self.config.expression_model} ({self.config.backend}); valence and arousal relative to {basis}"
+        note = ("the profile's face baseline is recorded but not applied yet" if self.face_baseline_recorded
+                else "no face baseline")
+        return (f"face: {self.config.detector_model} + {self.config.expression_model} ({self.config.backend}); "
+                f"valence and arousal on the population scale ({note})")
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, VideoFrame) and sample.source == self.source
@@ -279,13 +268,12 @@ class FaceAnalyser:
         probs = weights @ np.stack([o.probabilities for o in seen])
         probs = probs / probs.sum()
         valence, arousal = valence_arousal(probs)
-        valence, arousal = valence - self._neutral_va[0], arousal - self._neutral_va[1]
         # A window where the face was found in only some analysed frames counts for less.
         quality = float(q.mean()) * len(seen) / analysed
         return ModalityEstimate(
             modality="face", start=start, end=end, quality=min(1.0, quality),
             probabilities=tuple(float(p) for p in probs),
-            valence=max(-1.0, min(1.0, valence)), arousal=max(-1.0, min(1.0, arousal)), basis=self.basis,
+            valence=max(-1.0, min(1.0, valence)), arousal=max(-1.0, min(1.0, arousal)), basis="population",
             features={
                 "frames": float(analysed), "faces": float(len(seen)), "frames_dropped": float(stale), "detector_score": float(np.mean([o.score for o in seen])),
                 "face_px": float(np.mean([o.face_px for o in seen])), "sharpness": float(np.mean([o.sharpness for o in seen])),
