@@ -7,7 +7,6 @@ replayed recording go through the same code.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -16,19 +15,24 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from affectedge.config import AppConfig
-from affectedge.perception.baseline import SCHEMA_VERSION, PersonBaseline
+from affectedge.perception import build_analysers
+from affectedge.perception.baseline import SCHEMA_VERSION, PersonBaseline, PhysiologyBaseline
+from affectedge.perception.expression import valence_arousal
 from affectedge.pipeline import Pipeline
 from affectedge.pseudonym import load_or_create_secret, pseudonym
 from affectedge.service import build_sources
+from affectedge.types import LABELS
 
 from .camera_check import CameraCheck, project_face_detector
 from .checks import CheckResult, worst
+from .face_baseline import FaceBaselineRecorder, FaceBaselineResult
 from .microphone_check import MicrophoneCheck, project_vad
 from .phase import PhaseEndSink, PhaseSpan
 from .physiology_baseline import FEATURE_NAMES, FEATURE_UNITS, PhysiologyBaselineRecorder, PhysiologyBaselineResult
 from .physiology_check import PhysiologyCheck
 from .profile_store import ProfileStore
 from .progress import ProgressDisplay
+from .voice_baseline import VoiceBaselineRecorder, VoiceBaselineResult
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ class CalibrationOutcome:
     baseline: Optional[PhysiologyBaselineResult] = None
     profile: Optional[PersonBaseline] = None
     profile_path: Optional[Path] = None
-    rejected: list[str] = field(default_factory=list)
+    voice: Optional[VoiceBaselineResult] = None
+    face: Optional[FaceBaselineResult] = None
+    rejected: list[str] = field(default_factory=list)  # why nothing was written
+    left_out: list[str] = field(default_factory=list)  # sections rejected on their own (the rest was written)
 
     @property
     def ok(self) -> bool:
@@ -114,31 +121,68 @@ def run_checks(plan: CalibrationPlan, out: TextIO) -> list[CheckResult]:
     return results
 
 
-def record_baseline(plan: CalibrationPlan, out: TextIO) -> PhysiologyBaselineResult:
-    """Record the resting span with a progress display and summarise the physiology features."""
+@dataclass
+class BaselineRecording:
+    """What the resting span gave, per modality (None: that sensor is not in the config)."""
+
+    physiology: PhysiologyBaselineResult
+    voice: Optional[VoiceBaselineResult] = None
+    face: Optional[FaceBaselineResult] = None
+    missing: dict[str, str] = field(default_factory=dict)  # modality -> why it was not recorded
+
+
+def _product_analyser(config: AppConfig, family: str):
+    """The service's own analyser for one source family (camera or microphone), without a baseline.
+
+    Returns (analyser, None) or (None, why it cannot run in this build).
+    """
+    others = [f for f in ("camera", "microphone", "physiology") if f != family]
+    try:
+        (analyser,) = build_analysers(_without(config, *others), baseline=None)
+    except Exception as exc:  # a missing runtime, model or extra: say why, do not substitute
+        return None, f"the {'face' if family == 'camera' else 'voice'} path cannot start ({exc})"
+    return analyser, None
+
+
+def record_baseline(plan: CalibrationPlan, out: TextIO) -> BaselineRecording:
+    """Record the resting span with a progress display: physiology, voice and face in one pass."""
     config = plan.config
     cal = config.calibration
     duration = plan.duration_s or cal.baseline.duration_s
-    out.write(f"Step 2 of 2: recording a resting baseline for {duration:g} s. The person sits quietly and calmly.\n")
-    for modality, module in (("voice", "affectedge.perception.voice"), ("face", "affectedge.perception.face")):
-        if importlib.util.find_spec(module) is None:
-            out.write(f"{modality} baseline: not recorded (no {modality} path in this build: {module} is not installed)\n")
-        else:
-            # The path exists but its calibration is not written yet: say so rather than store a guess.
-            out.write(f"{modality} baseline: not recorded (this calibration does not measure it yet; "
-                      f"the {modality} path uses its population defaults)\n")
-    out.flush()
-    physiology_only = _without(config, "camera", "microphone")
+    out.write(f"Step 2 of 2: recording a resting baseline for {duration:g} s. The person sits quietly and calmly")
+    if config.sources.microphone is not None:
+        out.write(f"; for the voice baseline ask them to talk calmly for a while (at least {cal.baseline.min_voiced_speech_s:g} s "
+                  "of speech), e.g. about a familiar picture")
+    out.write(".\n")
     span = PhaseSpan(duration, plan.start_s)
-    recorder = PhysiologyBaselineRecorder(config.perception.physiology, span)
-    if not physiology_only.sources.physiology:
-        return recorder.result(cal.baseline)
-    progress = ProgressDisplay("baseline", duration, out)
-    try:
-        _run_phase(physiology_only, [recorder], span, progress)
-    finally:
-        progress.close(span.elapsed(span.last_t) if span.last_t is not None else 0.0)
-    return recorder.result(cal.baseline)
+    physiology = PhysiologyBaselineRecorder(config.perception.physiology, span)
+    recorders: list = [physiology] if config.sources.physiology else []
+    rec = BaselineRecording(physiology=PhysiologyBaselineResult())
+    voice = face = None
+    for family, modality, recorder_class in (("camera", "face", FaceBaselineRecorder), ("microphone", "voice", VoiceBaselineRecorder)):
+        if getattr(config.sources, family) is None:
+            continue
+        analyser, why = _product_analyser(config, family)
+        if analyser is None:
+            rec.missing[modality] = why
+            continue
+        recorder = recorder_class(analyser, span)
+        recorders.append(recorder)
+        if modality == "voice":
+            voice = recorder
+        else:
+            face = recorder
+    out.flush()
+    if recorders:
+        progress = ProgressDisplay("baseline", duration, out)
+        try:
+            _run_phase(config, recorders, span, progress)
+        finally:
+            progress.close(span.elapsed(span.last_t) if span.last_t is not None else 0.0)
+    rec.physiology = physiology.result(cal.baseline)
+    rec.voice = voice.finish(cal.baseline) if voice is not None else None
+    rec.face = face.finish(cal.baseline) if face is not None else None
+    return rec
 
 
 def describe_baseline(res: PhysiologyBaselineResult) -> list[str]:
@@ -154,6 +198,34 @@ def describe_baseline(res: PhysiologyBaselineResult) -> list[str]:
     for f in res.absent:
         lines.append(f"resting {FEATURE_NAMES[f]}: no sensor for it (the population default will apply)")
     return lines
+
+
+def describe_voice(res: Optional[VoiceBaselineResult], missing: Optional[str]) -> list[str]:
+    if missing:
+        return [f"voice baseline: not recorded ({missing}); the voice path uses its population defaults"]
+    if res is None:
+        return ["voice baseline: no microphone in the config (the voice path's population defaults will apply)"]
+    if res.baseline is None:
+        return [f"voice baseline: rejected, left out of the profile: {res.problem}"]
+    b = res.baseline
+    floored = f" ({' and '.join(res.sd_floored)} SD raised to the floor)" if res.sd_floored else ""
+    return [f"voice baseline: {res.voiced_s:.1f} s of voiced speech ({res.speech_s:.1f} s of speech in {res.audio_s:.0f} s of audio); "
+            f"pitch {b.f0_hz.mean:.1f} Hz (SD {b.f0_hz.sd:.1f}), loudness {b.loudness_db.mean:.1f} dB (SD {b.loudness_db.sd:.1f}){floored}; "
+            f"{len(res.f0_hz)} windows with a pitch"]
+
+
+def describe_face(res: Optional[FaceBaselineResult], missing: Optional[str]) -> list[str]:
+    if missing:
+        return [f"face baseline: not recorded ({missing}); the face path reads valence and arousal on the population scale"]
+    if res is None:
+        return ["face baseline: no camera in the config"]
+    if res.baseline is None:
+        return [f"face baseline: rejected, left out of the profile: {res.problem}"]
+    p = res.baseline.neutral_probabilities
+    v, a = valence_arousal(p)
+    return [f"face baseline: the model's output at rest over {len(res.probabilities)} windows ({res.face_frames} of {res.frames} frames "
+            f"with a face): " + ", ".join(f"{label} {x:.2f}" for label, x in zip(LABELS, p)) + f" (valence {v:+.2f}, arousal {a:+.2f}); "
+            "recorded in the profile, not applied by the face path yet (docs/calibration.md)"]
 
 
 def calibrate(plan: CalibrationPlan, out: TextIO = sys.stdout) -> CalibrationOutcome:
@@ -175,21 +247,31 @@ def calibrate(plan: CalibrationPlan, out: TextIO = sys.stdout) -> CalibrationOut
     out.write(f"sensor checks: {worst(outcome.checks)} ({counts['pass']} passed, {counts['warn']} warnings, "
               f"{counts['fail']} failed, {counts['unavailable']} not measured)\n\n")
 
-    res = record_baseline(plan, out)
-    outcome.baseline = res
-    for line in describe_baseline(res):
+    rec = record_baseline(plan, out)
+    res = rec.physiology
+    outcome.baseline, outcome.voice, outcome.face = res, rec.voice, rec.face
+    lines = describe_baseline(res) if plan.config.sources.physiology else ["physiology baseline: no physiological sensor in the config"]
+    lines += describe_voice(rec.voice, rec.missing.get("voice")) + describe_face(rec.face, rec.missing.get("face"))
+    for line in lines:
         out.write(line + "\n")
     baseline = res.baseline()
-    if baseline is None:
-        outcome.rejected = res.problems or ["no baseline figures: no sensor gave usable data during the recording"]
+    voice = rec.voice.baseline if rec.voice is not None else None
+    face = rec.face.baseline if rec.face is not None else None
+    outcome.left_out = [f"{name}: {r.problem}" for name, r in (("voice", rec.voice), ("face", rec.face)) if r is not None and r.problem]
+    # A physiology problem rejects the whole profile (arousal rests on it); a voice or face
+    # section that fails its own rule is only left out, and that path keeps its population defaults.
+    if res.problems or (baseline is None and voice is None and face is None):
+        outcome.rejected = res.problems or outcome.left_out or ["no baseline figures: no sensor gave usable data during the recording"]
         out.write("baseline rejected:\n" + "".join(f"  - {p}\n" for p in outcome.rejected))
         out.write("Nothing was written. Fix the cause and run the calibration again.\n")
         return outcome
 
     profile = PersonBaseline(schema_version=SCHEMA_VERSION, subject=subject,
-                             created=datetime.now(timezone.utc).replace(microsecond=0), physiology=baseline)
+                             created=datetime.now(timezone.utc).replace(microsecond=0),
+                             physiology=baseline or PhysiologyBaseline(), voice=voice, face=face)
+    sections = ", ".join(name for name, v in (("physiology", baseline), ("voice", voice), ("face", face)) if v is not None)
     comment = (f"affectedge calibrate {profile.created.isoformat()}: {plan.label}\n"
-               f"resting span {res.recorded_s:.0f} s; checks: " + ", ".join(f"{r.sensor} {r.check} {r.status}" for r in outcome.checks))
+               f"resting span {res.recorded_s:.0f} s of physiology; sections: {sections}; checks: " + ", ".join(f"{r.sensor} {r.check} {r.status}" for r in outcome.checks))
     store = ProfileStore(plan.profiles_dir)
     outcome.profile = profile
     outcome.profile_path = store.save(profile, comment).resolve()

@@ -55,7 +55,9 @@ class BaselineRecordingConfig(StrictModel):
     min_duration_s: float = Field(120.0, gt=0, le=3600, description="A baseline with less usable recording than this is rejected: the SCR rate needs 60 s spans and the spread of the 30 s RMSSD needs several of them.")
     max_artefact_fraction: float = Field(0.2, ge=0, le=1, description="A feature whose samples were rejected as artefacts (or lost to no contact) more often than this fraction is rejected as too noisy.")
     min_coverage: float = Field(0.8, ge=0, le=1, description="A feature available for less than this fraction of the seconds after its warm-up is rejected as too patchy.")
-    sd_floor_fraction: float = Field(0.25, ge=0, le=1, description="Each resting SD is raised to at least this fraction of the population SD, so a very steady rest does not make ordinary fluctuations read as extreme arousal.")
+    sd_floor_fraction: float = Field(0.25, ge=0, le=1, description="Each resting SD (physiology features, voice pitch and loudness) is raised to at least this fraction of the population SD, so a very steady rest does not make ordinary fluctuations read as extreme arousal.")
+    min_voiced_speech_s: float = Field(10.0, gt=0, le=3600, description="The voice baseline needs at least this much voiced speech (windows the voice analyser calls speech and finds a pitch in), seconds; with less it is left out of the profile and the voice path keeps its population defaults.")
+    min_face_frames: int = Field(50, ge=1, description="The face baseline needs at least this many frames with a face of adequate quality (perception.face.min_quality); with fewer it is left out of the profile and the face path keeps its population reading.")
 
 
 class CalibrationConfig(StrictModel):

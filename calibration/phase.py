@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Optional, Sequence
 
-from affectedge.types import Event, FusedWindow, ModalityEstimate
+from affectedge.types import Event, FusedWindow, ModalityEstimate, Sample
 
 
 class PhaseSpan:
@@ -62,3 +62,41 @@ class PhaseEndSink:
 
     def close(self) -> None:
         pass
+
+
+class SpanRecorder:
+    """Wraps one of the service's analysers: feeds it the samples of the span and hands each of
+    its estimates for a window inside the span to :meth:`keep` (a subclass decides what to keep).
+
+    It is itself an analyser (the pipeline drives it) that estimates nothing: calibration
+    measures, it does not fuse.
+    """
+
+    def __init__(self, analyser, span: PhaseSpan):
+        self.analyser = analyser
+        self.modality = analyser.modality
+        self.span = span
+
+    def accepts(self, sample: Sample) -> bool:
+        return self.analyser.accepts(sample)
+
+    def push(self, sample: Sample) -> None:
+        if self.span.admits(sample.t):
+            self.admitted(sample)
+            self.analyser.push(sample)
+
+    def estimate(self, start: float, end: float) -> None:
+        est = self.analyser.estimate(start, end)
+        span_end = self.span.end
+        if est is not None and self.span.start is not None and start >= self.span.start - 1e-9 and end <= span_end + 1e-9:
+            self.keep(est, start, end)
+        return None
+
+    def take_events(self) -> list[Event]:
+        return self.analyser.take_events()
+
+    def admitted(self, sample: Sample) -> None:
+        """A sample of the span, before the analyser sees it."""
+
+    def keep(self, estimate: ModalityEstimate, start: float, end: float) -> None:
+        raise NotImplementedError

@@ -75,12 +75,17 @@ class PhysiologyBaselineRecorder:
         self.rejected: Counter[str] = Counter()
         self._warm = warm_up_s(physiology)
         self._last_second: Optional[int] = None
+        # Its own first and last sample: the span is shared with the camera and microphone.
+        self.first_t: Optional[float] = None
+        self.last_t: Optional[float] = None
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, PhysioSample)
 
     def push(self, sample: Sample) -> None:
         if self.span.admits(sample.t):
+            self.first_t = sample.t if self.first_t is None else self.first_t
+            self.last_t = sample.t if self.last_t is None else max(self.last_t, sample.t)
             if sample.kind != "contact":
                 self.samples[sample.kind] += 1
             self.analyser.push(sample)
@@ -113,9 +118,9 @@ class PhysiologyBaselineRecorder:
 
     def result(self, config: BaselineRecordingConfig) -> PhysiologyBaselineResult:
         res = PhysiologyBaselineResult()
-        if self.span.first_t is None:
+        if self.first_t is None:
             return res
-        res.recorded_s = self.span.last_t - self.span.first_t
+        res.recorded_s = self.last_t - self.first_t
         if res.recorded_s < config.min_duration_s:
             res.problems.append(f"too short: {res.recorded_s:.0f} s of physiology recorded, needs at least "
                                 f"{config.min_duration_s:.0f} s (calibration.baseline.min_duration_s)")

@@ -18,7 +18,7 @@ def build_analysers(config: "AppConfig", baseline=None) -> list[Analyser]:
         from .face import FaceAnalyser
 
         live = bool(getattr(BACKENDS[config.sources.camera.backend].factory, "live", False))
-        analysers.append(FaceAnalyser(config.perception.face, source="camera", live=live))
+        analysers.append(FaceAnalyser(config.perception.face, source="camera", live=live, baseline=baseline))
     if config.sources.physiology:
         from .physiology import PhysiologyAnalyser
 

@@ -45,10 +45,10 @@ class PhysiologyBaseline(StrictModel):
 
 
 class VoiceBaseline(StrictModel):
-    """Resting voice (filled by the voice calibration)."""
+    """Voice while speaking at rest: the voice analyser's per-window figures (docs/calibration.md)."""
 
-    f0_hz: MeanSd = Field(description="Fundamental frequency of voiced speech, Hz.")
-    loudness_db: MeanSd = Field(description="Loudness of speech, dB.")
+    f0_hz: MeanSd = Field(description="Median fundamental frequency of the voiced speech in the analyser's context span, over the windows of speech, Hz.")
+    loudness_db: MeanSd = Field(description="Mean frame level of the speech in the analyser's context span, over the windows of speech, dB re full scale.")
 
 
 class FaceBaseline(StrictModel):
@@ -78,8 +78,8 @@ class PersonBaseline(StrictModel):
     )
     created: datetime = Field(description="When the profile was made (ISO 8601).")
     physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="Resting heart rate, HRV and EDA.")
-    voice: Optional[VoiceBaseline] = Field(None, description="Resting voice; absent until voice calibration exists.")
-    face: Optional[FaceBaseline] = Field(None, description="Neutral-face model output; absent until face calibration exists.")
+    voice: Optional[VoiceBaseline] = Field(None, description="Resting voice (pitch and loudness while speaking); absent when the calibration had too little speech or no microphone: the voice path then uses population defaults.")
+    face: Optional[FaceBaseline] = Field(None, description="The face model's mean output during the calibration's rest; absent when the calibration saw too few faces or had no camera. Recorded only: the face path does not apply it yet (docs/calibration.md).")
 
 
 # Coarse population norms, used per feature when a person's profile lacks it. Sources and caveats

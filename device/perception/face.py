@@ -5,6 +5,10 @@ crop), so a frame costs no array allocation beyond the runtimes' own outputs. ``
 the Analyser: it drops live frames that waited too long for inference (counted; the camera source
 limits the frame rate itself, see sources/frame_rate.py), and turns the frames of a window into
 one quality-weighted estimate. A window without a face has no estimate: never "neutral".
+
+A person's profile may carry a ``face`` section (the model's mean output during the calibration's
+rest, recorded by `affectedge calibrate`). It is recorded but not applied yet: the estimate stays
+on the population scale and ``describe()`` says so; docs/calibration.md explains why.
 """
 
 from __future__ import annotations
@@ -213,8 +217,10 @@ class FaceAnalyser:
     modality = "face"
 
     def __init__(self, config: FaceConfig, path: Optional[FacePath] = None, source: str = "camera",
-                 live: bool = False, clock: Callable[[], float] = time.monotonic):
+                 live: bool = False, clock: Callable[[], float] = time.monotonic, baseline=None):
         self.config = config
+        # Only reported (see the module docstring): the estimates stay on the population scale.
+        self.face_baseline_recorded = getattr(baseline, "face", None) is not None
         self.path = path if path is not None else load_face_path(config)
         self.source = source
         self.live = live
@@ -222,6 +228,13 @@ class FaceAnalyser:
         self._frames: deque[tuple[float, Optional[FaceObservation]]] = deque()
         self._stale = 0
         self._events: list[Event] = []
+
+    def describe(self) -> str:
+        """One line for logs and the demo: what the face path reads and relative to what."""
+        note = ("the profile's face baseline is recorded but not applied yet" if self.face_baseline_recorded
+                else "no face baseline")
+        return (f"face: {self.config.detector_model} + {self.config.expression_model} ({self.config.backend}); "
+                f"valence and arousal on the population scale ({note})")
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, VideoFrame) and sample.source == self.source
