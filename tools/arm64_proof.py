@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -301,6 +302,14 @@ class Mounts:
         return self
 
     def __exit__(self, *exc) -> None:
+        # A demo that crashed leaves its child processes (the embedded broker) running in the root.
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{pid}/root") == str(self.root):
+                    log(f"stopping process {pid} left in the root")
+                    os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                continue
         for target in reversed(self.done):
             subprocess.run(["umount", "-R", "-l", str(target)], check=False)
 
