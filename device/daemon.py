@@ -10,11 +10,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from .config import AppConfig, load_config
 from .errors import ConfigError
+from .sd_notify import notify_stopping, notify_watchdog, watchdog_interval
 
 
 class Service:
@@ -26,6 +28,7 @@ class Service:
         self.stop = threading.Event()  # stops the current pipeline (shutdown or reload)
         self.shutdown = threading.Event()
         self._next_config: Optional[AppConfig] = None
+        self.pipeline = None
         self.reloads_refused = 0
 
     # ------------------------------------------------------------------ signals
@@ -36,6 +39,7 @@ class Service:
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.request_reload, daemon=True).start())
 
     def request_shutdown(self) -> None:
+        notify_stopping("finishing the current window")
         self.shutdown.set()
         self.stop.set()
 
@@ -56,16 +60,31 @@ class Service:
     # ------------------------------------------------------------------ running
 
     def run(self, config: AppConfig, on_ready: Callable[[], None] = lambda: None) -> int:
+        from .perception.baseline import describe_profile
         from .service import build_pipeline
 
+        self._start_watchdog()
         while True:
-            from .perception.baseline import describe_profile
-
             self.log(f"affectedge: baseline profile: {describe_profile(config.perception.baseline_profile)}")
-            pipeline = build_pipeline(config, run_info={"config": str(self.config_path.resolve())})
+            self.pipeline = build_pipeline(config, run_info={"config": str(self.config_path.resolve())})
             on_ready()
-            pipeline.run(self.stop)
+            self.pipeline.run(self.stop)
             if self.shutdown.is_set() or self._next_config is None:
                 return 0
             config, self._next_config = self._next_config, None
             self.stop.clear()
+
+    def _start_watchdog(self) -> None:
+        """Feed systemd's watchdog only while windows keep closing: a pipeline stuck in a model
+        or a read stops the pings, and systemd restarts the service."""
+        interval = watchdog_interval()
+        if interval is None:
+            return
+
+        def feed() -> None:
+            while not self.shutdown.wait(interval / 2):
+                pipeline = self.pipeline
+                if pipeline is not None and time.monotonic() - pipeline.last_progress < interval:
+                    notify_watchdog()
+
+        threading.Thread(target=feed, name="watchdog", daemon=True).start()

@@ -64,6 +64,7 @@ class Pipeline:
         self._state = FusionState()
         self._failed_sinks: dict[str, str] = {}
         self._failed_stages: dict[str, str] = {}
+        self.last_progress = time.monotonic()
         self._failing_now: set[str] = set()
 
     # ------------------------------------------------------------------ running
@@ -183,6 +184,7 @@ class Pipeline:
                 self._emit_event(Event(end, "sink_recovered", type(sink).__name__, {}))
         self._k = k + 1
         self.stats.last_t = end
+        self.last_progress = time.monotonic()  # the service's watchdog feeds on this
 
     def _finish(self) -> None:
         """Close the window holding the last sample, so a replay's tail is not lost."""

@@ -93,3 +93,37 @@ def test_affectedge_run_says_ready_to_systemd(path_socket, demo_session, tmp_pat
                        capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     assert receive(path_socket) == f"READY=1\nSTATUS=running with {config}"
+
+
+def test_affectedge_run_feeds_the_watchdog_while_windows_close_and_says_stopping(path_socket, demo_session, tmp_path):
+    import signal
+    import time
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "sources:\n  physiology:\n"
+        f"    - {{backend: replay_csv, path: {demo_session.physiology.path}}}\n"
+        "log: {console: false}\nrun: {pace: realtime}\n"
+    )
+    env = dict(os.environ, WATCHDOG_USEC="1000000")  # WatchdogSec=1: a ping at least every 0.5 s
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        assert receive(path_socket).startswith("READY=1")
+        t0 = time.monotonic()
+        pings = []
+        while time.monotonic() - t0 < 3.0:
+            msg = receive(path_socket)
+            assert msg == "WATCHDOG=1", msg
+            pings.append(time.monotonic())
+        assert len(pings) >= 5 and max(b - a for a, b in zip(pings, pings[1:])) < 1.0
+        proc.send_signal(signal.SIGTERM)
+        messages = []
+        while not messages or messages[-1] == "WATCHDOG=1":
+            messages.append(receive(path_socket))
+        assert messages[-1].startswith("STOPPING=1")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
