@@ -156,10 +156,17 @@ class MqttPublisher:
     def _shutdown_client(self) -> None:
         self._stopping = True
         # paho's loop thread logs a spurious "Client is not connected" error on its way out.
-        self._client.disable_logger()
-        self._client.disconnect()
-        self._client.loop_stop()
+        client, self._client = self._client, None
+        client.disable_logger()
+        client.disconnect()
+        client.loop_stop()
         self.connected.clear()
+        # The callbacks are bound methods of this publisher: a reference cycle that would keep
+        # paho's socket pair open until a full garbage collection (two fds per config reload).
+        client.on_connect = client.on_disconnect = client.on_message = client.on_publish = None
+        close = getattr(client, "_reset_sockets", None)  # paho 2.x: closes the socket and its wake-up pair
+        if close is not None:
+            close()
 
     # ------------------------------------------------------------------ publishing
 
@@ -223,7 +230,7 @@ class MqttPublisher:
 
     def _hand_rows_locked(self) -> None:
         room = MAX_HANDED - len(self._handed)
-        if room <= 0:
+        if room <= 0 or self._client is None:  # full, or stopped: the rows wait in the outbox
             return
         for row in self.outbox.pending(after_id=self._last_handed, limit=room):
             self._last_handed = row.id
