@@ -53,11 +53,29 @@ def test_numbers_within_tolerance_pass_and_beyond_fail(physiology_windows, tmp_p
             r["arousal"] = r["arousal"] + by
         return edit
 
-    near = compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "near.jsonl", 10, nudge(5e-5)))
+    near = compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "near.jsonl", 10, nudge(5e-5)), tolerance=1e-4)
     assert near.ok and near.max_abs_diff == pytest.approx(5e-5, abs=1e-9) and near.max_diff_at == "line 11 arousal"
-    far = compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "far.jsonl", 10, nudge(2e-4)))
+    far = compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "far.jsonl", 10, nudge(2e-4)), tolerance=1e-4)
     assert not far.ok and far.mismatches == [f"line 11: arousal {json.loads(physiology_windows.read_text().splitlines()[10])['arousal']} "
                                              f"vs {json.loads((tmp_path / 'far.jsonl').read_text().splitlines()[10])['arousal']} (|diff| 0.0002 > 0.0001)"]
+    # The default bound, for runs with the INT8 face models: 0.05.
+    assert compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "int8.jsonl", 10, nudge(0.03))).ok
+    assert not compare_windows(physiology_windows, edited(physiology_windows, tmp_path / "big.jsonl", 10, nudge(0.06))).ok
+
+
+def test_top_may_differ_only_in_a_close_call(tmp_path):
+    def record(top, probs):
+        return {"seq": 0, "status": "ok", "zone": "green", "top": top, "probabilities": probs, "modalities": {"face": {}}}
+
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps(record("happy", {"happy": 0.290, "fearful": 0.286})) + "\n")
+    close = tmp_path / "close.jsonl"
+    close.write_text(json.dumps(record("fearful", {"happy": 0.288, "fearful": 0.293})) + "\n")
+    c = compare_windows(ref, close)
+    assert c.ok and c.close_calls == 1
+    clear = tmp_path / "clear.jsonl"
+    clear.write_text(json.dumps(record("fearful", {"happy": 0.20, "fearful": 0.38})) + "\n")
+    assert not compare_windows(ref, clear).ok
 
 
 def test_labels_and_counts_must_match_exactly(physiology_windows, tmp_path):

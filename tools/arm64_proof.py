@@ -13,7 +13,8 @@ Steps (each skipped when already done, so a rerun only reinstalls the project an
    as for a Raspberry Pi 5 (``--board pi5 --no-start``): apt packages, the service user, the venv
    in /opt/affectedge with the arm64 wheels (NumPy 1, as picamera2 needs), config and key;
 5. runs ``affectedge demo`` inside under emulation and on this machine, and compares the two
-   ``windows.jsonl``: same seq/status/zone/top, every number within ``--tolerance``.
+   ``windows.jsonl``: same seq/status/zone/modalities, the same top label but for close calls,
+   every number within ``--tolerance`` (DEFAULT_TOLERANCE below says why 0.05).
 
 Usage (root): ``python -m affectedge_tools.arm64_proof [--result FILE]``. Slow: tens of minutes the
 first time (debootstrap and pip under emulation), minutes after. See docs/arm64.md.
@@ -79,6 +80,7 @@ class Comparison:
     """The result of comparing two windows.jsonl files."""
 
     windows: int = 0
+    close_calls: int = 0  # windows whose top label differs in a close call
     max_abs_diff: float = 0.0
     max_diff_at: str = ""
     mismatches: list[str] = field(default_factory=list)
@@ -106,8 +108,28 @@ def _numbers(a, b, path: str) -> Iterator[tuple[str, object, object]]:
         yield path, a, b
 
 
-def compare_windows(reference: Path, candidate: Path, tolerance: float = 1e-4, keep: int = 20) -> Comparison:
-    """Compare window records line by line: exact on seq/status/zone/top, numbers within ``tolerance``."""
+# Why these bounds: the face path runs INT8 models whose XNNPACK kernels (and OpenCV's SIMD resize
+# and colour conversion) take different instruction paths on arm64 and x86-64, so its numbers are
+# not bit-identical across architectures even with identical wheels (measured: up to 0.031; the
+# paths without INT8 models agree within 1e-6). 0.05 is a sixth of the narrowest zone band, and
+# zones, statuses and modalities must still be equal. The top label may differ only in a close
+# call: both labels within CLOSE_CALL of each other in both records.
+DEFAULT_TOLERANCE = 0.05
+CLOSE_CALL = 0.02
+
+
+def _close_call(a: dict, b: dict, margin: float) -> bool:
+    pa, pb = a.get("probabilities") or {}, b.get("probabilities") or {}
+    la, lb = a.get("top"), b.get("top")
+    if la not in pa or lb not in pa or la not in pb or lb not in pb:
+        return False
+    return abs(pa[la] - pa[lb]) <= margin and abs(pb[la] - pb[lb]) <= margin
+
+
+def compare_windows(reference: Path, candidate: Path, tolerance: float = DEFAULT_TOLERANCE, keep: int = 20,
+                    close_call: float = CLOSE_CALL) -> Comparison:
+    """Compare window records line by line: exact on seq/status/zone/modalities, ``top`` exact but
+    for close calls (counted), numbers within ``tolerance``."""
     ref = reference.read_text(encoding="utf-8").splitlines()
     cand = candidate.read_text(encoding="utf-8").splitlines()
     result = Comparison()
@@ -118,7 +140,13 @@ def compare_windows(reference: Path, candidate: Path, tolerance: float = 1e-4, k
         result.windows += 1
         for key in EXACT_KEYS:
             if a.get(key) != b.get(key):
+                if key == "top" and _close_call(a, b, close_call):
+                    result.close_calls += 1
+                    continue
                 result.mismatches.append(f"line {lineno}: {key} {a.get(key)!r} != {b.get(key)!r}")
+        if sorted(a.get("modalities") or {}) != sorted(b.get("modalities") or {}):
+            result.mismatches.append(f"line {lineno}: modalities {sorted(a.get('modalities') or {})} != {sorted(b.get('modalities') or {})}")
+            continue
         for path, x, y in _numbers(a, b, ""):
             if path.split(".")[0] in EXACT_KEYS:
                 continue
@@ -424,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder (default: the built one)")
     p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1], help="working tree to install (default: this one)")
     p.add_argument("--root", type=Path, default=None, help="arm64 root folder (default: ~/.cache/affectedge/arm64-root)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |difference| of any number in a window record")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest allowed |difference| of any number in a window record (see DEFAULT_TOLERANCE for why)")
     p.add_argument("--result", type=Path, default=None, help="also write the result as JSON here")
     args = p.parse_args(argv)
     try:
