@@ -1,15 +1,19 @@
-"""Faults on the device: the disk fills up mid-session, an analyser fails."""
+"""Faults on the device: the disk fills up mid-session, an analyser fails, a model file is corrupt."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
+import sys
 
 import pytest
+import yaml
 
 from affectedge.config import AppConfig
 from affectedge.demo import demo_config_dict
+from affectedge.inference.manifest import bundled_manifest_path
 from affectedge.service import build_pipeline
 from affectedge.types import Event
 
@@ -87,3 +91,21 @@ def test_a_failing_analyser_drops_only_its_modality_and_recovers(demo_session, t
     assert all("physiology" in w["modalities"] for w in during)
     assert not any("voice" in w["modalities"] for w in during)
     assert any("voice" in w["modalities"] for w in after)
+
+
+def test_a_model_file_corrupted_on_disk_is_refused_at_start_with_its_name(demo_session, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(bundled_manifest_path().parent, models)
+    model = models / "fer_mini_xception_int8.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, as a failing SD card delivers
+    model.write_bytes(bytes(data))
+    cfg = demo_config_dict(demo_session, tmp_path, console=False)
+    cfg["perception"] = {"face": {"manifest": str(models / "manifest.yaml")}}
+    path = tmp_path / "service.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "affectedge", "run", "--config", str(path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert f"{model}: sha256" in r.stderr
+    assert not (tmp_path / "session.sqlite").exists(), "refused before the pipeline started"
