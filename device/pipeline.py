@@ -114,6 +114,11 @@ class Pipeline:
             sup.start()
         running = len(self.supervised)
         lateness = self.config.window.allowed_lateness_s
+        # Live windows sit on the clock from the start, not from the first sample: with every device
+        # missing (a camera unplugged at boot) the service still closes no_data windows, publishes
+        # the stages as down and feeds the watchdog, instead of looking hung and being killed.
+        self._k = math.floor((self.clock() - lateness) / self._length)
+        self.stats.first_t = self._k * self._length
         while running and not stop.is_set():
             try:
                 item = inbox.get(timeout=self._length / 2)

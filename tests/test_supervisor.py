@@ -128,3 +128,14 @@ def test_a_missing_package_stops_the_service_naming_the_extra(demo_session):
 
     with pytest.raises(BackendUnavailableError, match=r"affectedge\[ble\]"):
         run_pipeline([NeedsBleak(demo_session.physiology.path)], 5.0)
+
+
+def test_with_every_device_missing_windows_still_close_as_no_data(demo_session):
+    """A camera unplugged at boot and no strap: degraded, not silent (the watchdog feeds on windows)."""
+    absent = LiveReplay(demo_session.physiology.path, fail_opens=10**6)
+    started = time.monotonic()
+    pipeline, stats, events = run_pipeline([absent], 2.0)
+    assert ("stage_down", "strap") in [(e.kind, e.source) for e in events]
+    assert stats.windows >= 6  # 2 s of 200 ms windows, less start-up and lateness
+    assert stats.no_data == stats.windows
+    assert pipeline.last_progress > started + 1.0
