@@ -17,7 +17,8 @@ import yaml
 from affectedge.config import AppConfig
 from affectedge.demo import demo_config_dict
 from affectedge.service import build_pipeline
-from affectedge_tools.arm64_proof import compare_windows, pip_config_for_root
+from affectedge_tools.arm64_proof import compare_windows
+from affectedge_tools.debian_root import pip_config_for_root
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,13 +23,10 @@ first time (debootstrap and pip under emulation), minutes after. See docs/arm64.
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import math
-import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,8 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
-SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+from .debian_root import (CHROOT, Mounts, NetworkForInstall, ProofError, cache_dir, copy_tree_files, ensure_host_packages,
+                          ensure_root, host_mirror, in_root, log, sh, tree_name)
+
 # Debian packages inside the root: python and what the wheels need at run time.
 ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "libgomp1"]
 VENV_IN_ROOT = "/opt/affectedge/venv"  # where packaging/install.sh puts it
@@ -53,23 +51,6 @@ AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xf
 QEMU_SUITE = "bookworm-backports"
 QEMU_PACKAGE = "qemu-user"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
-
-
-class ProofError(Exception):
-    """A step of the proof could not be done; the message says which and why."""
-
-
-def log(msg: str) -> None:
-    print(f"[arm64-proof {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    log("$ " + " ".join(cmd))
-    try:
-        return subprocess.run(cmd, check=True, **kw)
-    except subprocess.CalledProcessError as exc:
-        raise ProofError(f"command failed with exit {exc.returncode}: {' '.join(cmd)}") from None
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -165,15 +146,6 @@ def compare_windows(reference: Path, candidate: Path, tolerance: float = DEFAULT
 # ---------------------------------------------------------------------------- host preparation
 
 
-def ensure_host_tools() -> None:
-    if Path("/usr/sbin/debootstrap").exists():
-        return
-    if os.geteuid() != 0:
-        raise ProofError("needs root to install debootstrap (apt-get install debootstrap)")
-    sh(["apt-get", "update", "-qq"])
-    sh(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-
-
 def ensure_qemu(mirror: str) -> Path:
     """qemu-aarch64 from bookworm-backports, fetched by apt into the cache (the host's apt setup untouched)."""
     base = cache_dir() / "qemu"
@@ -228,141 +200,15 @@ def _flags(entry_text: str) -> str:
     return _field(entry_text, "flags")
 
 
-def host_mirror() -> str:
-    """The Debian mirror this machine uses (deb822 sources first), so the root fetches from the same place."""
-    src = Path("/etc/apt/sources.list.d/debian.sources")
-    if src.is_file():
-        for line in src.read_text().splitlines():
-            if line.startswith("URIs:"):
-                for uri in line.split()[1:]:
-                    if "security" not in uri:
-                        return uri
-    return DEFAULT_MIRROR
-
-
 # ---------------------------------------------------------------------------- the arm64 root
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache") / "affectedge"
-
-
-def ensure_root(root: Path, mirror: str) -> None:
-    stamp = root / ".affectedge-debootstrap-done"
-    if stamp.exists():
-        log(f"arm64 root cached at {root}")
-        return
-    if root.exists():
-        shutil.rmtree(root)  # a half-built root from an interrupted run
-    root.parent.mkdir(parents=True, exist_ok=True)
-    sh(["debootstrap", "--arch=arm64", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}", SUITE, str(root), mirror])
-    stamp.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
-
-
-CERT_KEYS = ("cert", "client-cert")
-
-
-def pip_config_for_root(root: Path) -> tuple[str, dict[Path, Path]]:
-    """This machine's pip settings for use inside ``root``, and the files to copy there for them.
-
-    Values that point at local indexes or wheel folders (``file:`` URLs, paths) are dropped: the
-    root does not have them. The CA bundle pip trusts is copied in, because behind a
-    TLS-intercepting proxy the root's own bundle does not verify PyPI.
-    """
-    merged = configparser.ConfigParser()
-    for path in (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path.home() / ".config/pip/pip.conf", Path.home() / ".pip/pip.conf"):
-        if path.is_file():
-            merged.read(path)
-    if os.environ.get("PIP_CERT"):  # pip's environment variables override its files
-        if not merged.has_section("global"):
-            merged.add_section("global")
-        merged.set("global", "cert", os.environ["PIP_CERT"])
-    out = configparser.ConfigParser()
-    copies: dict[Path, Path] = {}
-    for section in merged.sections():
-        for key, value in merged.items(section):
-            if key in CERT_KEYS and Path(value).is_file():
-                inside = Path("/etc/affectedge-proof") / f"{key}-{Path(value).name}"
-                copies[Path(value)] = root / inside.relative_to("/")
-                kept = [str(inside)]
-            else:
-                kept = [tok for tok in value.split() if not tok.startswith("file:") and not tok.startswith("/")]
-            if kept:
-                if not out.has_section(section):
-                    out.add_section(section)
-                out.set(section, key, " ".join(kept))
-    lines = []
-    for section in out.sections():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {v}" for k, v in out.items(section)]
-    return "\n".join(lines) + "\n", copies
-
-
-def copy_tree_files(repo: Path, dest: Path) -> None:
-    """Copy the working tree's tracked and untracked-but-not-ignored files (what `pip install .` needs)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    names = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "-z"], check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, names):
-        src = repo / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-
-
-class Mounts:
-    """/proc, /sys and /dev inside the root for the duration of the runs; always unmounted."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.done: list[Path] = []
-
-    def __enter__(self) -> "Mounts":
-        for src, args in (("/proc", ["-t", "proc", "proc"]), ("/sys", ["--rbind", "/sys"]), ("/dev", ["--rbind", "/dev"])):
-            target = self.root / src.lstrip("/")
-            target.mkdir(exist_ok=True)
-            subprocess.run(["mount", *args, str(target)], check=True)
-            if src != "/proc":
-                subprocess.run(["mount", "--make-rslave", str(target)], check=True)
-            self.done.append(target)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        # A demo that crashed leaves its child processes (the embedded broker) running in the root.
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                if os.readlink(f"/proc/{pid}/root") == str(self.root):
-                    log(f"stopping process {pid} left in the root")
-                    os.kill(int(pid), signal.SIGTERM)
-            except OSError:
-                continue
-        for target in reversed(self.done):
-            subprocess.run(["umount", "-R", "-l", str(target)], check=False)
-
-
-def in_root(root: Path, command: str, **kw) -> subprocess.CompletedProcess:
-    """Run a shell command inside the root with a clean environment (none of this machine's PIP_* vars)."""
-    env = {"HOME": "/root", "PATH": f"{VENV_IN_ROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
-    return sh([CHROOT, str(root), "/bin/sh", "-c", command], env=env, **kw)
 
 
 def install_in_root(root: Path) -> None:
     """Install as on a fresh Pi: packaging/install.sh, with apt and pip working inside the root."""
-    shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
-    text, copies = pip_config_for_root(root)
-    for host_file, target in copies.items():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(host_file, target)
-    (root / "etc/pip.conf").write_text(text)
-    # Package scripts must not start daemons (bluetoothd, dbus) inside the build root.
-    policy = root / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    in_root(root, f"bash {SRC_IN_ROOT}/packaging/install.sh --board pi5 --no-start")
-    # The demo publishes to an embedded broker: mosquitto, the optional broker of docs/service.md step 2.
-    in_root(root, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto")
+    with NetworkForInstall(root):
+        in_root(root, f"bash {SRC_IN_ROOT}/packaging/install.sh --board pi5 --no-start")
+        # The demo publishes to an embedded broker: mosquitto, the optional broker of docs/service.md step 2.
+        in_root(root, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto")
 
 
 def versions_in(python_cmd) -> dict:
@@ -394,7 +240,7 @@ def run_demo_root(root: Path, session: Path) -> float:
         shutil.rmtree(dest)
     shutil.copytree(session, dest)
     t0 = time.perf_counter()
-    in_root(root, f"affectedge demo --out {OUT_IN_ROOT} --session {SESSION_IN_ROOT}")
+    in_root(root, f"affectedge demo --out {OUT_IN_ROOT} --session {SESSION_IN_ROOT}", path_prefix=f"{VENV_IN_ROOT}/bin")
     return time.perf_counter() - t0
 
 
@@ -408,15 +254,15 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     mirror = host_mirror()
-    ensure_host_tools()
+    ensure_host_packages({"/usr/sbin/debootstrap": "debootstrap"})
     qemu = ensure_qemu(mirror)
     ensure_binfmt(qemu)
-    ensure_root(root, mirror)
+    ensure_root(root, "arm64", ROOT_PACKAGES, mirror)
     timings["root_s"] = time.perf_counter() - t0
     # The tree is copied and the x86-64 reference run right after, so both runs use the same code
     # even if the working tree changes during the (long) emulated part.
     copy_tree_files(repo, root / SRC_IN_ROOT.lstrip("/"))
-    tree = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    tree = tree_name(repo)
     host_out = cache_dir() / "arm64-proof" / "x86_64-demo"
     timings["x86_64_demo_s"] = run_demo_host(host_out, session)
     with Mounts(root):
