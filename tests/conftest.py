@@ -47,10 +47,11 @@ def feat_data(tmp_path_factory) -> Path:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (CI=true, as .ci/run is run) every dependency is installed by `make test`, so a skip
-    would hide a required part: it fails instead. Only the opt-in arm64 emulation may skip."""
+    would hide a required part: it fails instead. Only the opt-in whole-system proofs (marker
+    `proof`: the arm64 emulation, the systemd VM) may skip."""
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("CI") == "true" and report.skipped and item.get_closest_marker("arm64") is None:
+    if os.environ.get("CI") == "true" and report.skipped and item.get_closest_marker("proof") is None:
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where nothing may be: {report.longrepr}"
 

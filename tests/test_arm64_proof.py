@@ -2,7 +2,7 @@
 
 The full run (debootstrap an arm64 Debian, install with packaging/install.sh under qemu-user, run
 the demo, compare with this machine's run) takes tens of minutes, so it runs only with
-AFFECTEDGE_ARM64_PROOF=1 (as root): ``AFFECTEDGE_ARM64_PROOF=1 pytest -m arm64``. See docs/arm64.md.
+AFFECTEDGE_ARM64_PROOF=1 (as root): ``AFFECTEDGE_ARM64_PROOF=1 pytest -m proof tests/test_arm64_proof.py``. See docs/arm64.md.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def test_pip_config_drops_local_paths_and_carries_the_ca_bundle(tmp_path):
         assert host.is_file() and inside.is_relative_to(tmp_path)
 
 
-@pytest.mark.arm64
+@pytest.mark.proof
 @pytest.mark.skipif(os.environ.get("AFFECTEDGE_ARM64_PROOF") != "1", reason="set AFFECTEDGE_ARM64_PROOF=1 to run the emulated arm64 demo (tens of minutes, root)")
 def test_arm64_demo_matches_x86_64(demo_session, tmp_path):
     from affectedge_tools.arm64_proof import main

@@ -116,3 +116,22 @@ def test_config_template_validates_also_with_publishing_enabled(tmp_path):
     assert cfg.publish is not None
     for path in (cfg.publish.outbox, cfg.publish.pseudonym_secret_file):
         assert str(path).startswith("/var/lib/affectedge/"), path
+
+
+@pytest.mark.parametrize("board", ["pi4", "pi5", "jetson-orin-nano", "x86-64"])
+def test_the_guides_steps_are_what_the_systemd_proof_runs_and_its_config_validates(tmp_path, board):
+    """docs/service.md is executed by tools/systemd_proof.py: its config block must be valid over
+    every board, and write only under the state directory the unit leaves writable."""
+    from affectedge.config import load_config
+    from affectedge_tools.systemd_proof import docs_steps
+
+    apt, config, check = docs_steps(REPO)
+    assert any("mosquitto" in cmd for cmd in apt) and not any("picamera2" in cmd for cmd in apt)
+    assert "sudo -u affectedge" in check and "check-config --board pi5 /etc/affectedge/config.yaml" in check
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    cfg = load_config(path, board=board)
+    assert cfg.publish is not None and cfg.publish.host == "localhost"
+    for written in (cfg.log.directory, cfg.publish.outbox, cfg.publish.pseudonym_secret_file):
+        assert str(written).startswith("/var/lib/affectedge/"), written
+
