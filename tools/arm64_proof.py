@@ -22,7 +22,6 @@ first time (debootstrap and pip under emulation), minutes after. See docs/arm64.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .debian_root import (CHROOT, Mounts, NetworkForInstall, ProofError, cache_dir, copy_tree_files, ensure_host_packages,
-                          ensure_root, host_mirror, in_root, log, sh, tree_name)
+                          ensure_root, host_mirror, in_root, log, proof_arguments, run_proof, sh, tree_name)
 
 # Debian packages inside the root: python and what the wheels need at run time.
 ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "libgomp1"]
@@ -292,30 +291,17 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    from affectedge.session import default_session_dir
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder (default: the built one)")
-    p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1], help="working tree to install (default: this one)")
-    p.add_argument("--root", type=Path, default=None, help="arm64 root folder (default: ~/.cache/affectedge/arm64-root)")
+    p = proof_arguments(__doc__.splitlines()[0], "arm64 root folder (default: ~/.cache/affectedge/arm64-root)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest allowed |difference| of any number in a window record (see DEFAULT_TOLERANCE for why)")
-    p.add_argument("--result", type=Path, default=None, help="also write the result as JSON here")
     args = p.parse_args(argv)
-    try:
-        result = prove(args.repo, args.session, args.tolerance, args.root)
-    except ProofError as exc:
-        print(f"arm64 proof: {exc}", file=sys.stderr)
-        return 2
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.result:
-        args.result.parent.mkdir(parents=True, exist_ok=True)
-        args.result.write_text(text + "\n")
-    c = result["comparison"]
-    print(f"arm64 proof: {'PASS' if result['ok'] else 'FAIL'}: {c['windows']} windows, max |diff| {c['max_abs_diff']:.3g} "
-          f"(tolerance {args.tolerance:g}); emulated demo {result['timings_s']['arm64_demo_s']} s "
-          f"({result['emulated_speed_x_realtime']}x real time, {result['emulation_slowdown_vs_x86_64']}x the x86-64 run)")
-    return 0 if result["ok"] else 1
+
+    def verdict(result: dict) -> str:
+        c = result["comparison"]
+        return (f"{c['windows']} windows, max |diff| {c['max_abs_diff']:.3g} (tolerance {args.tolerance:g}); emulated demo "
+                f"{result['timings_s']['arm64_demo_s']} s ({result['emulated_speed_x_realtime']}x real time, "
+                f"{result['emulation_slowdown_vs_x86_64']}x the x86-64 run)")
+
+    return run_proof("arm64 proof", lambda: prove(args.repo, args.session, args.tolerance, args.root), verdict, args.result)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ working tree, with this machine's pip settings and DNS copied in so apt and pip 
 
 from __future__ import annotations
 
+import argparse
 import configparser
+import json
 import os
 import shutil
 import signal
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 SUITE = "bookworm"  # Raspberry Pi OS and Jetson's Ubuntu are of this generation
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -207,3 +209,35 @@ class NetworkForInstall:
     def __exit__(self, *exc) -> None:
         for path in self.added:
             path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------- the proofs' command line
+
+
+def proof_arguments(description: str, root_help: str) -> argparse.ArgumentParser:
+    """The options every proof takes: the session to replay, the tree to install, the root, the result file."""
+    from affectedge.session import default_session_dir
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder (default: the built one)")
+    p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1], help="working tree to install (default: this one)")
+    p.add_argument("--root", type=Path, default=None, help=root_help)
+    p.add_argument("--result", type=Path, default=None, help="also write the result as JSON here")
+    return p
+
+
+def run_proof(name: str, prove: Callable[[], dict], verdict: Callable[[dict], str], result_file: Optional[Path]) -> int:
+    """Run a proof, print its result as JSON (and write it), then one verdict line; the exit code
+    is 0 for a pass, 1 for a fail, 2 when a step could not be done."""
+    try:
+        result = prove()
+    except ProofError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2)
+    print(text)
+    if result_file:
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        result_file.write_text(text + "\n")
+    print(f"{name}: {'PASS' if result['ok'] else 'FAIL'}: {verdict(result)}")
+    return 0 if result["ok"] else 1

@@ -1,5 +1,7 @@
-"""systemd proof without a board: install affectedge in a Debian VM exactly as docs/service.md
-tells a newcomer, boot it under KVM with systemd as PID 1, and check the unit from inside.
+"""systemd proof without a board: a Debian VM set up by docs/service.md, booted, the unit checked.
+
+It installs affectedge in a Debian root exactly as docs/service.md tells a newcomer, boots it in
+qemu with systemd as PID 1, and checks the unit from inside.
 
 Steps (the Debian root is cached; the rest is done fresh each run):
 
@@ -23,7 +25,6 @@ first time (debootstrap), 6 to 8 after. See docs/service.md, "The unit under a r
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Optional
 
 from .debian_root import (Mounts, NetworkForInstall, ProofError, cache_dir, copy_tree_files, ensure_host_packages, ensure_root,
-                          host_mirror, in_root, log, sh, tree_name)
+                          host_mirror, in_root, log, proof_arguments, run_proof, sh, tree_name)
 from .systemd_proof_guest import DEMO_SESSION, RESULT_TAG
 
 HOST_PROGRAMS = {"/usr/sbin/debootstrap": "debootstrap", "/usr/bin/qemu-system-x86_64": "qemu-system-x86",
@@ -204,29 +205,16 @@ def prove(repo: Path, session: Path, base: Optional[Path] = None, kvm: bool = Fa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from affectedge.session import default_session_dir
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--session", type=Path, default=default_session_dir(), help="demo session folder (default: the built one)")
-    p.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1], help="working tree to install (default: this one)")
-    p.add_argument("--root", type=Path, default=None, help="cached Debian root (default: ~/.cache/affectedge/vm-root)")
+    p = proof_arguments(__doc__.splitlines()[0], "cached Debian root (default: ~/.cache/affectedge/vm-root)")
     p.add_argument("--kvm", action="store_true", help="use KVM (fast where nested virtualisation works; see boot())")
-    p.add_argument("--result", type=Path, default=None, help="also write the result as JSON here")
     args = p.parse_args(argv)
-    try:
-        result = prove(args.repo, args.session, args.root, args.kvm)
-    except ProofError as exc:
-        print(f"systemd proof: {exc}", file=sys.stderr)
-        return 2
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.result:
-        args.result.parent.mkdir(parents=True, exist_ok=True)
-        args.result.write_text(text + "\n")
-    failed = [c["name"] for c in result["checks"] if not c["ok"]]
-    print(f"systemd proof: {'PASS' if result['ok'] else 'FAIL'}: {len(result['checks']) - len(failed)}/{len(result['checks'])} checks"
-          + (f"; failed: {'; '.join(failed)}" if failed else "") + f"; {result['facts'].get('systemd', '')}")
-    return 0 if result["ok"] else 1
+
+    def verdict(result: dict) -> str:
+        failed = [c["name"] for c in result["checks"] if not c["ok"]]
+        return (f"{len(result['checks']) - len(failed)}/{len(result['checks'])} checks" + (f"; failed: {'; '.join(failed)}" if failed else "")
+                + f"; {result['facts'].get('systemd', '')}")
+
+    return run_proof("systemd proof", lambda: prove(args.repo, args.session, args.root, args.kvm), verdict, args.result)
 
 
 if __name__ == "__main__":
