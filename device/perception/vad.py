@@ -13,15 +13,12 @@ starts (the frames before confirmation are then used as context).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Optional, Protocol
 
 import numpy as np
-import yaml
 
-from ..errors import ModelError
+from ..inference.manifest import model_spec
 from ..sources.base import require_module
 
 SAMPLE_RATE = 16_000
@@ -40,25 +37,6 @@ class VoiceActivityDetector(Protocol):
         ...
 
 
-def bundled_model(key: str, fmt: str = "onnx") -> Path:
-    """The path of a model shipped in models/, after checking its sha256 against models/manifest.yaml."""
-    from affectedge import models
-
-    folder = Path(models.__file__).resolve().parent
-    manifest = folder / "manifest.yaml"
-    try:
-        entry = yaml.safe_load(manifest.read_text(encoding="utf-8"))["models"][key]["files"][fmt]
-        path, sha = folder / entry["file"], str(entry["sha256"]).lower()
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise ModelError(f"{manifest}: no usable entry models.{key}.files.{fmt} ({exc!r})") from None
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found (manifest entry {key!r})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha:
-        raise ModelError(f"{path}: sha256 {digest} does not match the manifest's {sha} (entry {key!r})")
-    return path
-
-
 class SileroVad:
     """Silero VAD v6 (ONNX): 512-sample chunks at 16 kHz, each prefixed by the previous 64 samples."""
 
@@ -72,8 +50,9 @@ class SileroVad:
         options.intra_op_num_threads = 1  # a 32 ms chunk is too small to gain from a thread pool
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        path = bundled_model("silero_vad")
-        self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        # The bytes checked against models/manifest.yaml are the bytes loaded (the face path does the same).
+        spec = model_spec("silero_vad", "onnx")
+        self._session = ort.InferenceSession(spec.verify_file(), sess_options=options, providers=["CPUExecutionProvider"])
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self._input = np.zeros((1, self._CONTEXT + self.chunk_samples), dtype=np.float32)
         self.reset()
