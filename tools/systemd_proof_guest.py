@@ -31,6 +31,7 @@ STATE = Path("/var/lib/affectedge")
 DEMO_SESSION = Path("/srv/affectedge-demo/demo-session-v1")
 RESULT_TAG = "AFFECTEDGE-PROOF-RESULT"
 DEGRADED_S = 75.0  # more than two WatchdogSec=30 periods with no camera
+NOTHING_S = 65.0  # and again with no device at all
 # Real sources (the demo session) after a reload, until every modality has contributed. The VM's
 # CPU may be emulated, several times slower than the board, so this waits by content, not time.
 REPLAY_TIMEOUT_S = 240.0
@@ -189,6 +190,22 @@ def prove(p: Proof) -> None:
     lines = [ln for ln in journal_since(mark).splitlines() if "retention_days" in ln]
     p.check("invalid config refused on reload, service kept running", refused and active() and main_pid() == pid,
             journal=lines[:3], nrestarts=show("NRestarts")["NRestarts"])
+
+    # 3b. Nothing at all (the microphone pointed at a card that is not there): no sample arrives,
+    # and the service must still close windows, publish and feed the watchdog.
+    nothing = yaml.safe_load(installed)
+    nothing.setdefault("sources", {})["microphone"] = {"backend": "sounddevice", "device": "no-such-card"}
+    before = show("NRestarts")["NRestarts"]
+    reload_with(yaml.safe_dump(nothing, sort_keys=False))
+    since = time.monotonic()
+    say(f"no device at all for {NOTHING_S:.0f} s")
+    time.sleep(NOTHING_S)
+    empty = feed.summaries(since=since + 6)
+    p.check("no device at all: no restart, no_data summaries, watchdog fed", show("NRestarts")["NRestarts"] == before
+            and main_pid() == pid and active() and len(empty) >= NOTHING_S / 5 - 3
+            and all(x["windows"] > 0 and not x["windows_with_data"] and not x["sensors_live"] for x in empty),
+            summaries=len(empty), windows=[x["windows"] for x in empty][-3:], sensors_live=[x["sensors_live"] for x in empty][-1:],
+            nrestarts=show("NRestarts")["NRestarts"])
 
     # 4. Real sources: the demo session replayed at real pace, switched in by a reload.
     from affectedge.demo import demo_config_dict
