@@ -24,8 +24,10 @@ import tarfile
 import tempfile
 import wave
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import yaml
@@ -542,6 +544,21 @@ def _check_out_dir(out: Path, force: bool) -> None:
                                     "pass --force to replace it")
 
 
+@contextmanager
+def _swapped_in(target: Path) -> Iterator[Path]:
+    """A work folder beside ``target`` that replaces it when the block ends without an error, so a
+    failed build never leaves a half-written folder where a complete one is expected."""
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        yield work
+        if target.exists():
+            shutil.rmtree(target)
+        work.rename(target)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+
+
 def ensure_session(out: Path, cache: Path, force: bool = False) -> tuple[Path, dict | None]:
     """Build the session at ``out`` unless a complete one is there; return (path, figures or None)."""
     out = out.expanduser().resolve()
@@ -549,17 +566,9 @@ def ensure_session(out: Path, cache: Path, force: bool = False) -> tuple[Path, d
         return out, None
     _check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and swap it in, so a failed build never leaves a half session.
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    try:
+    with _swapped_in(out) as work:
         figures = build_session(work, cache.expanduser().resolve())
         load_session(work)
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
     return out, figures
 
 
@@ -580,8 +589,7 @@ def build_rest_recording(session_dir: Path, cache: Path) -> dict:
     start, stop = (int(x * rate) for x in REST_SPAN_S)
     duration = REST_SPAN_S[1] - REST_SPAN_S[0]
     rows, peaks, beat_t = physiology_span(ecg, eda, rate, start, stop, duration)
-    work = Path(tempfile.mkdtemp(prefix=".rest.building-", dir=session_dir))
-    try:
+    with _swapped_in(session_dir / REST_FILE.split("/")[0]) as work:
         _write_physio_csv(work / "physio.csv", rows)
         np.save(work / "ecg_1000hz.npy", ecg[start:stop])
         np.save(work / "eda_1000hz.npy", eda[start:stop])
@@ -600,13 +608,6 @@ def build_rest_recording(session_dir: Path, cache: Path) -> dict:
         (work / REST_FILE.split("/")[-1]).write_text(
             "# Resting span for `affectedge calibrate --rest`; GPL-3.0 data from systole: never commit.\n"
             + yaml.safe_dump(doc, sort_keys=False, width=120))
-        target = session_dir / REST_FILE.split("/")[0]
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
     return {"rest_beats": int(len(peaks)), "rest_mean_hr_bpm": round(float(60 / np.diff(beat_t).mean()), 1)}
 
 
