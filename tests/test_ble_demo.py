@@ -8,7 +8,7 @@ import pytest
 
 from affectedge.demo import run_demo
 
-pytest.importorskip("bumble")
+pytest.importorskip("bumble", reason="the simulated BLE sensors run on bumble (ble-sim and test extras)")
 
 
 def test_demo_takes_physiology_from_simulated_ble_sensors(demo_session, tmp_path, capsys):

@@ -14,7 +14,7 @@ from affectedge.types import Event, PhysioSample
 from affectedge_tools.ble_sim import (SimulatedLink, eda_band, eda_packets, heart_rate_packets, heart_rate_strap,
                                       read_physio_csv)
 
-pytest.importorskip("bumble")
+pytest.importorskip("bumble", reason="the simulated BLE sensors run on bumble (ble-sim and test extras)")
 
 
 class Collector:

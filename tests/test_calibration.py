@@ -35,7 +35,7 @@ from affectedge.perception.physiology import FEATURES, PhysiologyAnalyser, Physi
 from affectedge.session import load_rest_recording
 from affectedge.types import PhysioSample
 
-nk = pytest.importorskip("neurokit2")
+nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the physiology reference (test and tools extras)")
 
 
 @pytest.fixture(scope="session")
@@ -369,7 +369,7 @@ def test_voice_baseline_pitch_is_plausible_against_librosa_pyin(rest_profile, se
     Tolerance 10 %: the profile is the mean of per-window medians over 3 s of context with the
     project's own YIN, pYIN a median over frames (measured: 200.7 Hz against 201.8 Hz).
     """
-    librosa = pytest.importorskip("librosa")
+    librosa = pytest.importorskip("librosa", reason="librosa pYIN is the test-only pitch reference (test extra)")
     import soundfile as sf
 
     outcome = rest_profile[0]

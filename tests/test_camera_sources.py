@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
+cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the real clips and photographs (camera extra)")
 
 from affectedge.config import AppConfig  # noqa: E402
 from affectedge.errors import BackendUnavailableError, SourceError  # noqa: E402

@@ -138,7 +138,7 @@ def test_rr_follows_the_reference_r_peaks(session, physio):
 
 
 def test_reference_r_peaks_agree_with_neurokit_on_the_reference_ecg(session):
-    nk = pytest.importorskip("neurokit2")
+    nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the physiology reference (test and tools extras)")
     ecg = np.load(session.reference.ecg)
     rate = int(session.reference.ecg_rate_hz)
     assert len(ecg) == int(session.duration_s * rate)
@@ -200,7 +200,7 @@ def test_speaker_turns_sit_inside_the_pyannote_segment(session):
 
 
 def test_video_clips_decode_back_to_back_inside_the_session(session):
-    cv2 = pytest.importorskip("cv2")
+    cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the real clips and photographs (camera extra)")
     end = 0.0
     for clip in session.camera_clips:
         cap = cv2.VideoCapture(str(clip.path))

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-pytest.importorskip("ai_edge_litert")
+cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the real clips and photographs (camera extra)")
+pytest.importorskip("ai_edge_litert", reason="the INT8 face models run on LiteRT (litert extra)")
 
 from affectedge.errors import BackendUnavailableError, ModelError  # noqa: E402
 from affectedge.inference import load_model  # noqa: E402
@@ -299,7 +299,7 @@ def test_every_bundled_model_file_matches_its_manifest_entry():
 
 
 def test_onnx_runtime_gives_the_same_face_and_expression(photos):
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason="the ONNX face models run on onnxruntime (onnx extra)")
     litert = load_face_path(FaceConfig(backend="litert"))
     onnx = load_face_path(FaceConfig(backend="onnx"))
     for name in ("astronaut", "grace_hopper", "happy_open"):

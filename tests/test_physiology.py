@@ -34,7 +34,7 @@ from affectedge.perception.physiology import PhysiologyAnalyser, PhysiologyConfi
 from affectedge.perception.physiology_features import ScrDetector, rr_is_outlier
 from affectedge.types import PhysioSample
 
-nk = pytest.importorskip("neurokit2")
+nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the physiology reference (test and tools extras)")
 
 WINDOW_S = 0.2
 EDA_RATE_HZ = 4

@@ -21,7 +21,7 @@ from affectedge.demo import run_demo
 from affectedge.errors import SessionLogError
 from affectedge.review.log_reader import UnknownSchemaError, read_log
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="the review report plots with matplotlib (review extra)")
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +235,7 @@ def test_export_csv_and_parquet_with_filters(demo_log, tmp_path):
 
 def test_encrypted_log_needs_its_key(demo_session, tmp_path):
     """A log written with log.encryption_key_file: read with --key, refused by name without it."""
-    pytest.importorskip("cryptography")
+    pytest.importorskip("cryptography", reason="encrypted session logs need cryptography (secure extra)")
     from affectedge.config import AppConfig
     from affectedge.log_crypto import generate_key_file
     from affectedge.service import build_pipeline
