@@ -83,6 +83,15 @@ class _Closer:
         self.source.close()
 
 
+def playing_strap(hr_hci: str, physio, made: list, speed: float):
+    """The simulated strap serving the session's real heart-rate packets, its clock playing at ``speed``."""
+    clock = ScaledClock(speed)
+    strap = heart_rate_strap(hr_hci, heart_rate_packets(physio), clock).start()
+    made.append(strap)
+    clock.start()
+    return strap, clock
+
+
 def ble_source(central: str, sensors: list[dict], made: list, clock=None) -> BleSource:
     cfg = BleConfig.model_validate({"backend": "ble", "transport": "bumble", "hci": central, "sensors": sensors})
     src = BleSource(cfg, "physiology")
@@ -95,10 +104,7 @@ def ble_source(central: str, sensors: list[dict], made: list, clock=None) -> Ble
 
 def test_sensor_disappears_and_is_notifying_again_within_5_s_of_advertising(world, physio):
     link, (central, hr_hci, _), made = world
-    clock = ScaledClock(2.0)
-    strap = heart_rate_strap(hr_hci, heart_rate_packets(physio), clock).start()
-    made.append(strap)
-    clock.start()
+    strap, _ = playing_strap(hr_hci, physio, made, speed=2.0)
     src = ble_source(central, [{"name": "chest", "profile": "heart_rate", "reconnect": {"initial_s": 0.2}}], made)
     got = Collector(src)
     got.wait_for(is_sample("hr", "chest"), timeout=10)
@@ -119,10 +125,7 @@ def test_sensor_disappears_and_is_notifying_again_within_5_s_of_advertising(worl
 
 def test_burst_of_malformed_packets_is_counted_and_the_session_goes_on(world, physio):
     link, (central, hr_hci, _), made = world
-    clock = ScaledClock(2.0)
-    strap = heart_rate_strap(hr_hci, heart_rate_packets(physio), clock).start()
-    made.append(strap)
-    clock.start()
+    strap, _ = playing_strap(hr_hci, physio, made, speed=2.0)
     src = ble_source(central, [{"name": "chest", "profile": "heart_rate"}], made)
     got = Collector(src)
     got.wait_for(is_sample("hr", "chest"), timeout=10)
@@ -178,10 +181,7 @@ def test_sensor_that_never_appears_is_reported_and_the_others_run(world, physio)
     from affectedge.pipeline import Pipeline
 
     link, (central, hr_hci, _), made = world
-    clock = ScaledClock(1.0)
-    strap = heart_rate_strap(hr_hci, heart_rate_packets(physio), clock).start()
-    made.append(strap)
-    clock.start()
+    strap, clock = playing_strap(hr_hci, physio, made, speed=1.0)
     cfg = AppConfig.model_validate({"sources": {"physiology": [{
         "backend": "ble", "transport": "bumble", "hci": central, "sensors": [
             {"name": "chest", "profile": "heart_rate"},
