@@ -135,8 +135,7 @@ class Pipeline:
                 self._ingest(item, close_on_sample=False)
             for sup in self.supervised:
                 sup.check_stall()
-            if self._k is not None:
-                self._close_through(self.clock() - lateness)
+            self._close_through(self.clock() - lateness)
         self._finish()
 
     def health(self) -> list[StageHealth]:
