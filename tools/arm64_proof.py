@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .debian_root import (CHROOT, Mounts, NetworkForInstall, ProofError, cache_dir, copy_tree_files, ensure_host_packages,
-                          ensure_root, host_mirror, in_root, log, proof_arguments, run_proof, sh, tree_name)
+                          ensure_root, host_mirror, in_root, log, proof_arguments, require_session, run_proof, sh, tree_name)
 
 # Debian packages inside the root: python and what the wheels need at run time.
 ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "libgomp1"]
@@ -248,8 +248,7 @@ def prove(repo: Path, session: Path, tolerance: float, root: Optional[Path] = No
     root = root or cache_dir() / "arm64-root"
     if platform.machine() != "x86_64":
         raise ProofError(f"this proof emulates arm64 on an x86-64 machine; this one is {platform.machine()}")
-    if not (session / "session.yaml").is_file():
-        raise ProofError(f"no demo session at {session}; build it with: python -m affectedge_tools.build_demo_session")
+    require_session(session)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     mirror = host_mirror()

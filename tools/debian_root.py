@@ -226,6 +226,13 @@ def proof_arguments(description: str, root_help: str) -> argparse.ArgumentParser
     return p
 
 
+def require_session(session: Path) -> None:
+    from affectedge.session import SESSION_FILE
+
+    if not (session / SESSION_FILE).is_file():
+        raise ProofError(f"no demo session at {session}; build it with: python -m affectedge_tools.build_demo_session")
+
+
 def run_proof(name: str, prove: Callable[[], dict], verdict: Callable[[dict], str], result_file: Optional[Path]) -> int:
     """Run a proof, print its result as JSON (and write it), then one verdict line; the exit code
     is 0 for a pass, 1 for a fail, 2 when a step could not be done."""

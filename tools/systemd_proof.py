@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Optional
 
 from .debian_root import (Mounts, NetworkForInstall, ProofError, cache_dir, copy_tree_files, ensure_host_packages, ensure_root,
-                          host_mirror, in_root, log, proof_arguments, run_proof, sh, tree_name)
+                          host_mirror, in_root, log, proof_arguments, require_session, run_proof, sh, tree_name)
 from .systemd_proof_guest import DEMO_SESSION, RESULT_TAG
 
 HOST_PROGRAMS = {"/usr/sbin/debootstrap": "debootstrap", "/usr/bin/qemu-system-x86_64": "qemu-system-x86",
@@ -89,7 +89,7 @@ def docs_steps(repo: Path) -> tuple[list[str], str, str]:
     return apt, config, check
 
 
-def install_as_documented(work: Path, repo: Path, session: Path) -> str:
+def install_as_documented(work: Path, repo: Path) -> str:
     """docs/service.md steps 2 to 4 inside the root; returns the board install.sh chose."""
     apt, config, check = docs_steps(repo)
     copy_tree_files(repo, work / REPO_IN_ROOT.lstrip("/"))
@@ -173,8 +173,7 @@ def read_result(console: Path) -> dict:
 
 
 def prove(repo: Path, session: Path, base: Optional[Path] = None, kvm: bool = False) -> dict:
-    if not (session / "session.yaml").is_file():
-        raise ProofError(f"no demo session at {session}; build it with: python -m affectedge_tools.build_demo_session")
+    require_session(session)
     if os.uname().machine != "x86_64":
         raise ProofError(f"this proof boots an amd64 VM; this machine is {os.uname().machine}")
     base = base or cache_dir() / "vm-root"
@@ -192,7 +191,7 @@ def prove(repo: Path, session: Path, base: Optional[Path] = None, kvm: bool = Fa
     sh(["cp", "-a", "--reflink=auto", str(base), str(work)])
     tree = tree_name(repo)
     name_host(work)
-    board = install_as_documented(work, repo, session)
+    board = install_as_documented(work, repo)
     add_bench(work, session)
     timings["install_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()

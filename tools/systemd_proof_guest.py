@@ -140,7 +140,7 @@ def process_facts(pid: int) -> dict:
         "no_new_privs": field("NoNewPrivs")[0] == "1",
         "cap_eff": field("CapEff")[0],
         "seccomp": field("Seccomp")[0],
-        "root_mount_read_only": " ro," in f" {root_mount.split()[5]}," or root_mount.split()[5].startswith("ro"),
+        "root_mount_read_only": root_mount.split()[5].split(",")[0] == "ro",  # per-mount options begin with rw or ro
     }
 
 
