@@ -24,6 +24,8 @@ from typing import Callable
 
 import yaml
 
+from affectedge.config import load_config
+
 UNIT = "affectedge.service"
 CONFIG = Path("/etc/affectedge/config.yaml")
 KEY = Path("/etc/affectedge/session-log.key")
@@ -153,8 +155,8 @@ def prove(p: Proof) -> None:
     p.facts["boot_to_ready_s"] = round(int(t["ActiveEnterTimestampMonotonic"]) / 1e6, 1)
     installed = CONFIG.read_text()
     cfg = yaml.safe_load(installed)
-    device, prefix = cfg["device"]["id"], (cfg.get("publish") or {}).get("prefix", "affectedge")
-    feed = Feed(prefix, device)
+    app = load_config(CONFIG)  # the service's own reading of it: device id, topic prefix and their defaults
+    feed = Feed(app.publish.prefix, app.device.id)
     pid = main_pid()
 
     # 1. No camera in this VM: degraded, windows keep closing, the watchdog is fed.
