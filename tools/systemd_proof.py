@@ -12,8 +12,8 @@ Steps (the Debian root is cached; the rest is done fresh each run):
    Raspberry Pi's archive has), step 3's ``sudo packaging/install.sh`` from a copy of the working
    tree, step 4's config block and ``check-config`` as the service user;
 4. adds what stands for the hardware and the test bench: the demo session under /srv (real
-   sources to switch to), and a oneshot unit that runs ``affectedge_tools.systemd_proof_guest``
-   after boot and powers the VM off;
+   sources to switch to), and a unit that starts ``affectedge_tools.systemd_proof_guest`` just
+   before the service and powers the VM off when it ends;
 5. packs the root into an ext4 image and boots it with qemu (emulated CPU; ``--kvm`` to use KVM): a
    virtio disk, no network card (the broker is the VM's own mosquitto), an HDA sound card with
    silent input as the microphone, no camera;
@@ -49,13 +49,15 @@ BOOT_TIMEOUT_S = 20 * 60
 PROOF_UNIT = """\
 [Unit]
 Description=affectedge systemd proof: checks affectedge.service, then powers off (tools/systemd_proof.py)
-After=affectedge.service mosquitto.service
+# Started before the service, so it is subscribed before the first summary; it waits for READY itself.
+After=mosquitto.service
+Before=affectedge.service
 Wants=mosquitto.service
 SuccessAction=poweroff-force
 FailureAction=poweroff-force
 
 [Service]
-Type=oneshot
+Type=simple
 ExecStart=/opt/affectedge/venv/bin/python -m affectedge_tools.systemd_proof_guest
 StandardOutput=journal+console
 StandardError=journal+console

@@ -1,7 +1,7 @@
 """The in-VM half of the systemd proof (tools/systemd_proof.py): checks the installed service under
 systemd as PID 1 and prints one result line on the console, then the VM powers off.
 
-It runs as root from a oneshot unit after boot, with the service's own venv
+It runs as root from a unit started just before the service, with the service's own venv
 (``/opt/affectedge/venv/bin/python -m affectedge_tools.systemd_proof_guest``), and goes through
 what a caregiver's device lives through: boot with no camera, weeks of windows with the watchdog
 armed, a config edit with a mistake, a switch to real sources, a hung pipeline, a shutdown.
@@ -80,7 +80,7 @@ class Feed:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="affectedge-proof")
         self.client.on_message = lambda c, u, m: self._add(m.topic, m.payload)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/{device}/#", qos=1)
-        self.client.connect("localhost", 1883)
+        self.client.connect_async("localhost", 1883)  # the network thread retries until mosquitto is up
         self.client.loop_start()
 
     def _add(self, topic: str, payload: bytes) -> None:
@@ -148,15 +148,17 @@ def process_facts(pid: int) -> dict:
 
 def prove(p: Proof) -> None:
     booted = time.monotonic()
+    installed = CONFIG.read_text()
+    cfg = yaml.safe_load(installed)
+    app = load_config(CONFIG)  # the service's own reading of it: device id, topic prefix and their defaults
+    # Subscribed before the service starts (the proof unit is ordered before it), so the first
+    # summaries, with the camera's sensor_lost event, are seen whatever the VM's speed.
+    feed = Feed(app.publish.prefix, app.device.id)
     say("waiting for affectedge.service to be active (Type=notify: after READY=1)")
     p.check("service active after boot", wait_for(active, 240), state=show("ActiveState", "SubState", "Result"))
     t = show("ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic")
     p.facts["start_to_ready_s"] = round((int(t["ActiveEnterTimestampMonotonic"]) - int(t["ExecMainStartTimestampMonotonic"])) / 1e6, 2)
     p.facts["boot_to_ready_s"] = round(int(t["ActiveEnterTimestampMonotonic"]) / 1e6, 1)
-    installed = CONFIG.read_text()
-    cfg = yaml.safe_load(installed)
-    app = load_config(CONFIG)  # the service's own reading of it: device id, topic prefix and their defaults
-    feed = Feed(app.publish.prefix, app.device.id)
     pid = main_pid()
 
     # 1. No camera in this VM: degraded, windows keep closing, the watchdog is fed.
