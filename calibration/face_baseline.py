@@ -43,7 +43,7 @@ class FaceBaselineRecorder(SpanRecorder):
 
     def keep(self, estimate: ModalityEstimate, start: float, end: float) -> None:
         self.result.probabilities.append(tuple(estimate.probabilities))
-        self.result.face_frames += int(estimate.features["faces"])
+        self.result.face_frames += int(estimate.features["face_frames"])
 
     def finish(self, config: BaselineRecordingConfig) -> FaceBaselineResult:
         res = self.result

@@ -32,6 +32,10 @@ class SourceError(AffectEdgeError):
     """A source cannot be opened or read (missing file, bad format, device gone)."""
 
 
+class FrameError(AffectEdgeError):
+    """A camera frame cannot be read as an image (empty, wrong shape or type); the face path counts it as a bad frame."""
+
+
 class ModelError(AffectEdgeError):
     """A model file is missing, corrupt or does not match its manifest."""
 

@@ -101,8 +101,14 @@ def fuse_window(seq: int, start: float, end: float, estimates: Sequence[Modality
         probabilities=probs, valence=valence, arousal=arousal,
         zone=zone_for(valence, arousal, zones) if status == "ok" else None,
         confidence=min(1.0, confidence), modalities=contributions,
+        faces_in_view=_faces_in_view(estimates),
     )
     return fused, FusionState(new_state)
+
+
+def _faces_in_view(estimates: Sequence[ModalityEstimate]) -> Optional[int]:
+    counts = [int(e.features["faces_in_view"]) for e in estimates if e.modality == "face" and "faces_in_view" in e.features]
+    return max(counts) if counts else None
 
 
 def _clip(v: Optional[tuple[float, ...]]) -> Optional[float]:

@@ -36,6 +36,7 @@ def window_record(w: FusedWindow) -> dict[str, Any]:
         "zone": w.zone,
         "confidence": _r(w.confidence),
         "modalities": {m: {"quality": _r(c.quality), "weight": _r(c.weight)} for m, c in sorted(w.modalities.items())},
+        "faces_in_view": w.faces_in_view,
     }
 
 

@@ -139,7 +139,8 @@ class FusedWindow:
 
     ``status`` is "ok" or "no_data"; a no-data window carries no probabilities, valence, arousal or
     zone (it is not "neutral"). ``zone`` may also be None with data present when no modality
-    estimated arousal, since the zones are defined on arousal.
+    estimated arousal, since the zones are defined on arousal. ``faces_in_view`` > 1 says that
+    several people were in view, so the face read may not be the subject's.
     """
 
     seq: int
@@ -152,6 +153,7 @@ class FusedWindow:
     zone: Optional[str]
     confidence: float
     modalities: Mapping[str, ModalityContribution]
+    faces_in_view: Optional[int] = None  # most faces in one frame of the window; None without a face estimate
 
     def top_label(self) -> Optional[tuple[str, float]]:
         if self.probabilities is None:

@@ -390,7 +390,7 @@ def test_voice_baseline_pitch_is_plausible_against_librosa_pyin(rest_profile, se
 def test_face_baseline_is_the_mean_of_the_face_analysers_windows(rest_profile, session_estimates):
     outcome, text, _ = rest_profile
     face = [e for e in session_estimates if e.modality == "face"]
-    assert sum(e.features["faces"] for e in face) >= 50
+    assert sum(e.features["face_frames"] for e in face) >= 50
     expected = np.mean([e.probabilities for e in face], axis=0)
     got = np.asarray(outcome.profile.face.neutral_probabilities)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)

@@ -3,6 +3,7 @@ cases, alignment, quality, the per-window estimate, and the model manifest check
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -228,7 +229,7 @@ def test_windows_with_a_face_have_estimates_and_windows_without_none(path, feat_
         e = estimates[k]
         assert e.modality == "face" and 0 < e.quality <= 1
         assert sum(e.probabilities) == pytest.approx(1.0)
-        assert e.features["faces"] >= 1
+        assert e.features["face_frames"] >= 1
 
 
 def test_window_average_is_weighted_by_frame_quality(path, photos):
@@ -240,7 +241,7 @@ def test_window_average_is_weighted_by_frame_quality(path, photos):
     e = analyser.estimate(0.0, 0.2)
     assert LABELS[int(np.argmax(e.probabilities))] == "happy"
     assert 0.5 < e.probabilities[LABELS.index("happy")] < 0.99
-    assert e.features["frames"] == 2 and e.features["faces"] == 2
+    assert e.features["frames"] == 2 and e.features["face_frames"] == 2
 
 
 def test_live_frames_that_waited_too_long_are_dropped_and_counted(path, photos):
@@ -252,6 +253,65 @@ def test_live_frames_that_waited_too_long_are_dropped_and_counted(path, photos):
     assert e.features["frames"] == 1 and e.features["frames_dropped"] == 1
     (event,) = analyser.take_events()
     assert event.kind == "frames_dropped" and event.detail["count"] == 1
+
+
+# ------------------------------------------------------------------ frames of other layouts
+
+
+def as_kind(bgr: np.ndarray, kind: str) -> np.ndarray:
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    return {"grey": grey, "grey_hw1": grey[:, :, None], "bgra": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+            "float01": bgr.astype(np.float32) / 255.0}[kind]
+
+
+# Each layout is read right after a different face of the same frame size, so a frame read from
+# a buffer the previous frame left behind would come out as that face (the defect of issue 18).
+@pytest.mark.parametrize("kind,before", [("grey", "happy_open"), ("grey_hw1", "astronaut"), ("bgra", "single_face"),
+                                         ("float01", "grace_hopper")])
+def test_a_frame_of_another_layout_is_read_as_itself_not_as_the_previous_frame(path, photos, kind, before):
+    surprise = photos["surprise"]
+    previous = cv2.resize(photos[before], surprise.shape[1::-1])
+    reference = path.process(surprise)
+    first = path.process(previous)  # a different face (and expression) first
+    assert LABELS[int(np.argmax(first.probabilities))] != "surprised"
+    obs = path.process(as_kind(surprise, kind))
+    assert obs is not None
+    assert iou(obs.box, reference.box) > 0.9 and iou(obs.box, reference.box) > iou(first.box, reference.box)
+    assert LABELS[int(np.argmax(obs.probabilities))] == "surprised"
+
+
+def test_an_all_black_grey_frame_after_a_face_has_no_face(path, photos):
+    assert path.process(photos["astronaut"]) is not None
+    assert path.process(np.zeros(photos["astronaut"].shape[:2], np.uint8)) is None
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (np.zeros((0, 0, 3), np.uint8), "empty frame"),
+    (np.zeros((480, 0), np.uint8), "empty frame"),
+    (np.full((64, 64, 3), 200.0, np.float32), r"must hold values in \[0, 1\]"),
+    (np.zeros((64, 64, 3), np.uint16), "must be uint8"),
+    (np.zeros((64, 64, 2), np.uint8), "got shape"),
+])
+def test_a_frame_that_is_no_image_is_counted_as_bad_with_its_reason(path, photos, frame, reason):
+    analyser = FaceAnalyser(FaceConfig(), path=path)
+    analyser.push(VideoFrame(0.00, photos["astronaut"], "camera", 0))
+    analyser.push(VideoFrame(0.05, frame, "camera", 1))
+    e = analyser.estimate(0.0, 0.2)
+    assert e.features["frames"] == 1 and e.features["frames_bad"] == 1  # the bad frame is not a "no face" frame
+    (event,) = analyser.take_events()
+    assert event.kind == "frames_bad" and event.detail["count"] == 1
+    assert re.search(reason, event.detail["reason"])
+
+
+def test_faces_in_view_counts_the_faces_of_the_busiest_frame(path, photos):
+    x0, y0, x1, y1 = MULTI_CROP
+    group = np.ascontiguousarray(photos["multi_face"][y0:y1, x0:x1])
+    analyser = FaceAnalyser(FaceConfig(), path=path)
+    analyser.push(VideoFrame(0.00, photos["astronaut"], "camera", 0))
+    analyser.push(VideoFrame(0.05, group, "camera", 1))
+    e = analyser.estimate(0.0, 0.2)
+    assert e.features["face_frames"] == 2
+    assert e.features["faces_in_view"] == len(MULTI_CENTRES)
 
 
 # ------------------------------------------------------------------ manifest and runtimes

@@ -139,3 +139,12 @@ def test_estimate_rejects_out_of_range_and_bad_probabilities():
         est("face", 0.5, probs=(0.5,) * len(LABELS))
     with pytest.raises(ValueError, match="modality"):
         est("smell", 0.5)
+
+
+def test_the_faces_in_view_of_the_face_estimate_reach_the_fused_window():
+    face = ModalityEstimate("face", 0.0, 0.2, 0.8, onehot("happy"), 0.5, 0.2, features={"faces_in_view": 3.0})
+    w, _ = fuse([face, est("physiology", 0.5, arousal=0.1)])
+    assert w.faces_in_view == 3
+    assert window_record(w)["faces_in_view"] == 3
+    w, _ = fuse([est("physiology", 0.5, arousal=0.1)])
+    assert w.faces_in_view is None  # no face read: not "zero people"

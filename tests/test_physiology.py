@@ -428,3 +428,40 @@ def test_baseline_errors_name_file_line_and_key(tmp_path):
     assert any(p.startswith(f"{path}:6: physiology.rmsd_ms: unknown key") for p in problems), problems
     with pytest.raises(ConfigError, match="no such baseline profile"):
         load_baseline(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------- flat line (a stuck sensor)
+
+
+def test_a_perfectly_flat_eda_trace_is_a_stuck_sensor_not_a_calm_person():
+    flat = eda_samples(np.full(60 * EDA_RATE_HZ, 5.0))
+    c = PhysiologyConfig()
+    analyser = PhysiologyAnalyser(c)
+    est = run(analyser, flat, 60.0)
+    # Before the run is long enough to tell, the reading counts; from eda_flat_s on it does not.
+    assert est[round(c.eda_flat_s - 1.0, 6)] is not None
+    assert all(e is None for k, e in est.items() if k > c.eda_flat_s + WINDOW_S)
+    events = analyser.take_events()
+    assert {ev.detail["reason"] for ev in events} == {"flat_line"}
+    assert sum(ev.detail["count"] for ev in events) == sum(1 for s in flat if s.t >= c.eda_flat_s)
+
+
+def test_real_eda_never_trips_the_flat_line_rule_and_a_stuck_stretch_does():
+    """All 25 minutes of systole's EDA, sampled raw at 4 Hz (its ADC's 0.0015 uS steps, no
+    averaging): its longest unchanged run is 0.75 s. The same recording with the sensor stuck at
+    one reading for 30 s loses its EDA features from eda_flat_s into the stretch until it moves."""
+    archive = _fetch("systole==0.3.1", "systole-0.3.1.tar.gz")
+    with tarfile.open(archive) as tar:
+        raw = np.load(io.BytesIO(tar.extractfile("systole-0.3.1/src/systole/datasets/Task1_EDA.npy").read()))
+    eda = raw[::250]
+    analyser = PhysiologyAnalyser(PhysiologyConfig())
+    run(analyser, eda_samples(eda), len(eda) / EDA_RATE_HZ)
+    assert [ev for ev in analyser.take_events() if ev.detail["reason"] == "flat_line"] == []
+
+    part = eda[: 120 * EDA_RATE_HZ].copy()
+    part[60 * EDA_RATE_HZ: 90 * EDA_RATE_HZ] = part[60 * EDA_RATE_HZ]  # stuck from 60 s to 90 s
+    analyser = PhysiologyAnalyser(PhysiologyConfig())
+    est = run(analyser, eda_samples(part), 120.0)
+    stuck = [est[k] for k in est if 66.0 <= k <= 90.0]
+    assert stuck and all(e is None or "eda_tonic_us" not in e.features for e in stuck)
+    assert "eda_tonic_us" in est[59.0].features and "eda_tonic_us" in est[95.0].features

@@ -210,3 +210,16 @@ def test_a_source_the_supervisor_marks_down_is_published_as_lost_and_back():
     assert done[1].sensors_live == ()
     assert [e.kind for e in done[2].events if e.kind.startswith("sensor")] == ["sensor_up"]
     assert done[2].sensors_live == ("camera",)
+
+
+def test_a_summary_publishes_the_most_faces_seen_in_one_frame_of_its_period():
+    import dataclasses
+
+    ws = fused_windows(25)
+    ws = [dataclasses.replace(w, faces_in_view=n) for w, n in zip(ws, [None] * 10 + [1] * 10 + [2] * 5)]
+    (s,) = summaries_of(ws)
+    assert s.faces_in_view == 2
+    payload = json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)
+    assert payload["faces_in_view"] == 2
+    (s,) = summaries_of(fused_windows(25))
+    assert json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)["faces_in_view"] is None

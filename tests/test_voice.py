@@ -322,3 +322,54 @@ def test_demo_session_speech_runs_through_vad_features_and_arousal(demo_session)
     in_sample = [(a, b) for a, b, e in windows if e is not None and b <= 30.0]
     inside = [any(s - 0.3 <= a and b <= t + 0.3 for s, t in turns) for a, b in in_sample]
     assert np.mean(inside) > 0.95
+
+
+# ------------------------------------------------------------------ WAV formats
+
+
+@pytest.mark.parametrize("encoding,tolerance", [
+    (("-b", "24"), 1e-4),                                   # sox's default 24-bit: WAVE_FORMAT_EXTENSIBLE
+    (("-e", "floating-point", "-b", "32"), 1e-6),           # IEEE float (format 3)
+    (("-e", "floating-point", "-b", "64"), 1e-6),
+    (("-b", "32", "-c", "2"), 1e-4),                        # extensible 32-bit integer, two channels
+])
+def test_extensible_and_float_wavs_read_as_the_same_speech(sample_files, tmp_path, encoding, tolerance):
+    wav = sample_files[0]
+    reference, rate = read_wav(wav)
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed (tools/install_system_deps.sh installs it)")
+    out = tmp_path / "converted.wav"
+    subprocess.run(["sox", str(wav), *encoding, str(out)], check=True)
+    x, rate2 = read_wav(out)
+    assert rate2 == rate and len(x) == len(reference)
+    assert float(np.max(np.abs(x - reference))) < tolerance
+
+
+def test_a_truncated_or_foreign_wav_names_the_reason(sample_files, tmp_path):
+    data = sample_files[0].read_bytes()
+    cut = tmp_path / "header_cut.wav"
+    cut.write_bytes(data[:30])  # inside the fmt chunk
+    with pytest.raises(SourceError, match=r"header_cut.wav: fmt chunk at byte 12 is truncated"):
+        read_wav(cut)
+    notwav = tmp_path / "notes.wav"
+    notwav.write_bytes(b"ID3\x03" + data[4:200])
+    with pytest.raises(SourceError, match=r"notes.wav: not a WAV file \(byte 0: expected 'RIFF....WAVE', got b'ID3"):
+        read_wav(notwav)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match=r"empty.wav: not a WAV file"):
+        read_wav(empty)
+    nodata = tmp_path / "nodata.wav"
+    nodata.write_bytes(data[:36])  # RIFF header and fmt chunk, then the file ends
+    with pytest.raises(SourceError, match=r"nodata.wav: no data chunk \(file ends at byte 36\)"):
+        read_wav(nodata)
+
+
+def test_a_wav_whose_data_chunk_was_cut_short_gives_the_samples_that_are_there(sample_files, tmp_path):
+    reference, _ = read_wav(sample_files[0])
+    data = sample_files[0].read_bytes()
+    cut = tmp_path / "recorder_stopped.wav"
+    cut.write_bytes(data[: len(data) // 2 + 1])  # half the audio and an odd byte of a sample
+    x, _ = read_wav(cut)
+    assert 0 < len(x) < len(reference)
+    np.testing.assert_array_equal(x, reference[: len(x)])

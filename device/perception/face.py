@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from ..config_base import ConfigPath, StrictModel
+from ..errors import FrameError
 from ..sources.base import require_module
 from ..types import Event, ModalityEstimate, Sample, VideoFrame
 from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, decode
@@ -66,7 +67,39 @@ class FaceObservation:
     face_px: float
     sharpness: float                        # variance of the Laplacian of the 64x64 crop
     pose: PoseProxy
-    faces: int                              # faces detected in the frame
+    faces: int                              # faces in view: detections at least min_face_px in size
+
+
+def as_bgr(image: np.ndarray, cv2) -> np.ndarray:
+    """The frame as contiguous (H, W, 3) uint8 BGR, converted explicitly, or a FrameError.
+
+    The path writes into its own buffers with OpenCV's ``dst=``; a frame of another layout would
+    make OpenCV allocate a new array instead and leave the buffer holding the previous frame's
+    pixels, so every frame is brought to the one layout here first. Grey ((H, W) or (H, W, 1)) and
+    BGRA are converted; float frames are taken as [0, 1] (the convention of OpenCV and
+    scikit-image for float images) and refused outside it, since 0-255 floats cannot be told apart
+    from an overexposed [0, 1] frame.
+    """
+    if not isinstance(image, np.ndarray):
+        raise FrameError(f"a frame must be a NumPy array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise FrameError(f"a frame must be (H, W) grey, (H, W, 3) BGR or (H, W, 4) BGRA; got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise FrameError(f"empty frame ({image.shape[1]}x{image.shape[0]} pixels)")
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+            raise FrameError(f"a {image.dtype} frame must hold values in [0, 1] (got {np.nanmin(image):.3g} to {np.nanmax(image):.3g});"
+                             " convert 0-255 frames to uint8 first")
+        image = (image * 255.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise FrameError(f"a frame must be uint8 (or float in [0, 1]), got {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
 
 
 class FacePath:
@@ -107,12 +140,15 @@ class FacePath:
         self._shape = (h, w)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in a BGR frame, best first, in frame pixels."""
+        """Faces in a (H, W, 3) uint8 BGR frame (see ``as_bgr``), best first, in frame pixels."""
         cv2 = self._cv2
         h, w = image.shape[:2]
         if self._shape != (h, w):
             self._prepare_geometry(h, w)
-        cv2.resize(image, self._resize_size, dst=self._resize_dst, interpolation=cv2.INTER_LINEAR)
+        written = cv2.resize(image, self._resize_size, dst=self._resize_dst, interpolation=cv2.INTER_LINEAR)
+        if written is not self._resize_dst:
+            # OpenCV allocated a new array: the letterbox still holds an earlier frame. Never read it.
+            raise FrameError(f"frame of shape {image.shape} and type {image.dtype} is not (H, W, 3) uint8; pass it through as_bgr")
         cv2.cvtColor(self._letterbox, cv2.COLOR_BGR2RGB, dst=self._rgb)
         regressors, classificators = self._det.run(self._fill_detector)
         return decode(regressors, classificators, self.config.min_detection_score, self._to_pixels)
@@ -166,8 +202,12 @@ class FacePath:
         return to_label_order(scores)
 
     def process(self, image: np.ndarray) -> Optional[FaceObservation]:
-        """One BGR frame -> the chosen face's observation, or None when no usable face is in view."""
-        faces = self.detect(image)
+        """One frame -> the chosen face's observation, or None when no usable face is in view.
+
+        Raises FrameError for a frame that cannot be read as an image (see ``as_bgr``).
+        """
+        image = as_bgr(image, self._cv2)
+        faces = [f for f in self.detect(image) if max(f.width, f.height) >= self.config.min_face_px]
         face = self.choose(faces)
         if face is None:
             return None
@@ -227,6 +267,8 @@ class FaceAnalyser:
         self.clock = clock
         self._frames: deque[tuple[float, Optional[FaceObservation]]] = deque()
         self._stale = 0
+        self._bad = 0
+        self._bad_reason = ""
         self._events: list[Event] = []
 
     def describe(self) -> str:
@@ -245,7 +287,14 @@ class FaceAnalyser:
         if self.live and self.clock() - sample.t > self.config.max_latency_s:
             self._stale += 1
             return
-        self._frames.append((sample.t, self.path.process(sample.image)))
+        try:
+            obs = self.path.process(sample.image)
+        except FrameError as exc:
+            # Not an image the path can read: counted and reported, never read as "no face".
+            self._bad += 1
+            self._bad_reason = str(exc)
+            return
+        self._frames.append((sample.t, obs))
 
     def estimate(self, start: float, end: float) -> Optional[ModalityEstimate]:
         frames = self._frames
@@ -261,6 +310,9 @@ class FaceAnalyser:
         stale, self._stale = self._stale, 0
         if stale:
             self._events.append(Event(end, "frames_dropped", self.source, {"count": stale, "reason": "inference slower than capture"}))
+        bad, self._bad = self._bad, 0
+        if bad:
+            self._events.append(Event(end, "frames_bad", self.source, {"count": bad, "reason": self._bad_reason}))
         if not seen:
             return None  # no face: no estimate
         q = np.array([o.quality for o in seen])
@@ -275,7 +327,8 @@ class FaceAnalyser:
             probabilities=tuple(float(p) for p in probs),
             valence=max(-1.0, min(1.0, valence)), arousal=max(-1.0, min(1.0, arousal)), basis="population",
             features={
-                "frames": float(analysed), "faces": float(len(seen)), "frames_dropped": float(stale), "detector_score": float(np.mean([o.score for o in seen])),
+                "frames": float(analysed), "face_frames": float(len(seen)), "faces_in_view": float(max(o.faces for o in seen)),
+                "frames_dropped": float(stale), "frames_bad": float(bad), "detector_score": float(np.mean([o.score for o in seen])),
                 "face_px": float(np.mean([o.face_px for o in seen])), "sharpness": float(np.mean([o.sharpness for o in seen])),
                 "yaw": float(np.mean([o.pose.yaw for o in seen])), "pitch": float(np.mean([o.pose.pitch for o in seen])),
             },

@@ -64,6 +64,9 @@ class PhysiologyConfig(StrictModel):
     rmssd_min_diffs: int = Field(10, ge=2, description="Fewest successive differences in the span for an RMSSD to be reported.")
     eda_range_us: tuple[float, float] = Field((0.01, 100.0), description="Plausible skin conductance, microsiemens; readings outside (electrode off, saturation) are rejected.")
 
+    eda_flat_s: float = Field(5.0, gt=0, le=120, description="EDA readings that have not changed by more than eda_flat_tolerance_us for this many seconds are a stuck sensor (a flat line), not a calm person: they are rejected as artefacts and the EDA features withheld until the reading moves again. Real skin conductance at 4 Hz never held one value this long in the test recordings (docs/physiology.md).")
+    eda_flat_tolerance_us: float = Field(0.0, ge=0, le=1, description="Largest change, microsiemens, that still counts as the same reading for the flat-line rule (0: the exact same value; raise it for a sensor that jitters by one quantisation step while stuck).")
+
     eda_tonic_cutoff_hz: float = Field(0.05, gt=0, le=1, description="Cut-off of the causal first-order low-pass that gives the tonic level (0.05 Hz as in Biopac AcqKnowledge and NeuroKit2's default); the phasic component is the signal minus it.")
     scr_smoothing_hz: float = Field(1.0, gt=0, le=10, description="Cut-off of a causal low-pass applied before SCR detection, so that sensor quantisation steps are not counted as responses.")
     scr_threshold_us: float = Field(0.03, gt=0, le=1, description="Minimum trough-to-peak rise of the phasic component that counts as an SCR, microsiemens (0.01-0.05 is the customary range).")
@@ -135,6 +138,8 @@ class PhysiologyAnalyser:
         self._eda_scr_cover = RollingSums(c.scr_span_s, 1)  # (covered time)
         self._scr_onsets = RollingSums(c.scr_span_s, 0)
         self._eda_last_t: Optional[float] = None
+        self._eda_run: Optional[tuple[float, float]] = None  # (value, since when) of the current unchanged run
+        self._eda_flat = False
 
     # ------------------------------------------------------------------ protocol
 
@@ -267,6 +272,14 @@ class PhysiologyAnalyser:
             self._reject(s, "out_of_range")
             self._eda.add(s.t, 0.0, 0.0, 1.0)
             return
+        run = self._eda_run
+        if run is None or abs(s.value - run[0]) > c.eda_flat_tolerance_us:
+            self._eda_run, self._eda_flat = (s.value, s.t), False
+        elif s.t - run[1] >= c.eda_flat_s:
+            self._eda_flat = True
+            self._reject(s, "flat_line")
+            self._eda.add(s.t, 0.0, 0.0, 1.0)
+            return
         cover = covered_time(dt, c.eda_rate_hz)
         if dt > _SCR_RESET_GAP_S:
             # After a gap of seconds the last trough is stale: a rise measured from it is not a response.
@@ -344,7 +357,7 @@ class PhysiologyAnalyser:
 
     def _eda_tonic(self) -> Optional[FeatureValue]:
         covered, n_acc, n_rej = self._eda.sums
-        if n_acc < 1 or self._tonic.value is None:
+        if n_acc < 1 or self._tonic.value is None or self._eda_flat:
             return None
         coverage = min(1.0, covered / self.config.eda_span_s)
         return FeatureValue(self._tonic.value, coverage * n_acc / (n_acc + n_rej))

@@ -35,7 +35,7 @@ WHITELIST: dict[str, tuple[str, ...]] = {
     "summary": (
         "schema", "device", "seq", "subject", "created_utc", "period_start", "period_end", "windows",
         "windows_with_data", "zone", "zone_shares", "zone_privacy", "valence", "arousal", "top_emotion",
-        "confidence", "coverage", "sensors_live", "events",
+        "confidence", "coverage", "sensors_live", "events", "faces_in_view",
     ),
     "settings": ("schema", "device", "paused", "period_s", "rejected"),
     "ha_discovery": (
@@ -202,6 +202,7 @@ def summary_payload(s: Summary, *, device: str, seq: int, subject: Optional[str]
         "coverage": {m: _r(v) for m, v in s.coverage.items()},
         "sensors_live": [n for n in s.sensors_live if _NAME.fullmatch(n)],
         "events": [_event_fields(e) for e in events[-MAX_EVENTS:]],
+        "faces_in_view": s.faces_in_view,
     }
     return gate("summary", fields)
 

@@ -59,6 +59,7 @@ class Summary:
     coverage: dict[str, float]
     sensors_live: tuple[str, ...]
     events: tuple[SummaryEvent, ...] = ()
+    faces_in_view: Optional[int] = None  # most faces seen in one frame during the period
 
 
 def _slope_per_minute(ts: list[float], xs: list[float]) -> Optional[float]:
@@ -176,6 +177,7 @@ class SummaryAggregator:
             i = int(np.argmax(mean_p))
             top_label, top_p = LABELS[i], float(mean_p[i])
         n = len(ws)
+        faces = [w.faces_in_view for w in ws if w.faces_in_view is not None]
         return Summary(
             period_start=p.start,
             period_end=p.end,
@@ -193,4 +195,5 @@ class SummaryAggregator:
             coverage={m: sum(1 for w in ws if m in w.modalities) / n for m in MODALITIES},
             sensors_live=tuple(sorted(self._sensors)),
             events=tuple(p.events),
+            faces_in_view=max(faces) if faces else None,
         )

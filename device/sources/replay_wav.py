@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import wave
+import struct
 from math import gcd
+from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
@@ -19,32 +20,77 @@ PIPELINE_SAMPLE_RATE = 16_000
 
 class ReplayWavConfig(StrictModel):
     backend: Literal["replay_wav"] = Field(description="Replay a recorded PCM WAV file.")
-    path: ConfigPath = Field(description="PCM WAV file (8/16/24/32-bit integer, any rate, mono or multi-channel: channels are averaged).")
+    path: ConfigPath = Field(description="WAV file (8/16/24/32-bit integer or 32/64-bit float PCM, plain or WAVE_FORMAT_EXTENSIBLE, any rate, mono or multi-channel: channels are averaged).")
     start_s: float = Field(0.0, ge=0, description="Where the file's first sample sits on the session timeline, in seconds.")
     chunk_s: float = Field(0.032, gt=0, le=1.0, description="Length of each delivered chunk in seconds (0.032 s = 512 samples at 16 kHz).")
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as mono float32 in [-1, 1] and its sample rate."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            width, rate, channels = w.getsampwidth(), w.getframerate(), w.getnchannels()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise SourceError(f"{path}: not a PCM WAV file ({exc})") from None
+# WAVE format tags (RIFF fmt chunk) and the sub-format of WAVE_FORMAT_EXTENSIBLE, whose GUID
+# begins with the plain tag as a little-endian uint16.
+_PCM, _IEEE_FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+
+
+def _decode_pcm(raw: bytes, width: int) -> np.ndarray:
     if width == 1:
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 3:
+        return (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    if width == 2:
+        return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+    if width == 3:
         b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
         v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        x = v.astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
+        return v.astype(np.float32) / float(1 << 23)
+    return np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """Read a WAV file as mono float32 in [-1, 1] and its sample rate.
+
+    Reads integer PCM (8/16/24/32-bit), IEEE float (32/64-bit) and both in WAVE_FORMAT_EXTENSIBLE
+    (sox's default for 24-bit and multi-channel output). A data chunk cut short (a recorder that
+    stopped mid-write) gives the whole frames that are there. Anything else is a SourceError that
+    names the file, the reason and the byte offset.
+    """
+    data = Path(path).read_bytes()
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise SourceError(f"{path}: not a WAV file (byte 0: expected 'RIFF....WAVE', got {data[:12]!r})")
+    fmt: tuple[int, int, int, int] | None = None  # tag, channels, rate, bits
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            if size < 16 or body + 16 > len(data):
+                raise SourceError(f"{path}: fmt chunk at byte {pos} is truncated ({len(data) - body} of at least 16 bytes)")
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            if tag == _EXTENSIBLE:
+                if size < 40 or body + 40 > len(data):
+                    raise SourceError(f"{path}: extensible fmt chunk at byte {pos} is truncated ({size} of 40 bytes)")
+                tag = struct.unpack_from("<H", data, body + 24)[0]
+            fmt = (tag, channels, rate, bits)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise SourceError(f"{path}: data chunk at byte {pos} comes before any fmt chunk")
+            return _decode(path, fmt, data[body:body + size])
+        pos = body + size + (size & 1)  # chunks are padded to an even length
+    raise SourceError(f"{path}: no data chunk (file ends at byte {len(data)})" if fmt else f"{path}: no fmt chunk (file ends at byte {len(data)})")
+
+
+def _decode(path, fmt: tuple[int, int, int, int], raw: bytes) -> tuple[np.ndarray, int]:
+    tag, channels, rate, bits = fmt
+    if channels < 1 or rate < 1:
+        raise SourceError(f"{path}: fmt chunk says {channels} channels at {rate} Hz")
+    width = bits // 8
+    if tag == _PCM and bits in (8, 16, 24, 32):
+        decode = lambda b: _decode_pcm(b, width)  # noqa: E731
+    elif tag == _IEEE_FLOAT and bits in (32, 64):
+        decode = lambda b: np.frombuffer(b, "<f4" if bits == 32 else "<f8").astype(np.float32)  # noqa: E731
     else:
-        raise SourceError(f"{path}: unsupported sample width of {width} bytes")
+        kind = {_PCM: "integer PCM", _IEEE_FLOAT: "IEEE float"}.get(tag, f"format tag {tag:#06x}")
+        raise SourceError(f"{path}: {kind} with {bits}-bit samples is not supported "
+                          "(integer PCM 8/16/24/32-bit and IEEE float 32/64-bit are)")
+    frame = width * channels
+    x = decode(raw[:len(raw) - len(raw) % frame])
     if channels > 1:
         x = x.reshape(-1, channels).mean(axis=1)
     return x, rate
