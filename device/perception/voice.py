@@ -209,6 +209,19 @@ class VoiceAnalyser:
     def _overlap(segs: list[SpeechSegment], a: float, b: float) -> float:
         return sum(max(0.0, min(s.end, b) - max(s.start, a)) for s in segs)
 
+    def _near_voice_activity(self, frame_t: np.ndarray) -> np.ndarray:
+        """Per frame (centre times): does a chunk the VAD found active (at or above its off
+        threshold) lie within ``hangover_s`` of the frame's span, before or after it?"""
+        active = [c for c in self._chunks if c.probability >= self.segmenter.off_threshold]
+        if not active or not len(frame_t):
+            return np.zeros(len(frame_t), dtype=bool)
+        starts = np.array([c.start for c in active])
+        ends = np.array([c.end for c in active])  # chunks are in time order and do not overlap
+        reach = self.config.hangover_s + FRAME / 2 / SAMPLE_RATE
+        # The last active chunk starting before the frame's reach ends; near if it ends after the reach starts.
+        i = np.searchsorted(starts, frame_t + reach, side="left") - 1
+        return (i >= 0) & (ends[np.maximum(i, 0)] > frame_t - reach)
+
     def _forget_before(self, t: float) -> None:
         frames = self._frames
         old = frames.t < t
@@ -230,9 +243,12 @@ class VoiceAnalyser:
         speech_mask = np.zeros(len(frames), dtype=bool)
         for s in segs:
             speech_mask |= (frames.t >= s.start) & (frames.t < s.end)
-        # Frames old enough that no segment can still claim them, and not speech: the noise floor.
+        # The noise floor: frames old enough that no segment can still claim them, that the VAD
+        # called silence with a hangover's margin on both sides. The margin matters at the start
+        # of speech: the detector's probability rises over the first few chunks, and those frames
+        # (speech, not yet confirmed) once made the floor -27 dBFS where the room's was -97.
         settled = end - cfg.min_segment_s - cfg.hangover_s - FRAME / SAMPLE_RATE
-        quiet = (frames.t >= self._noise_until) & (frames.t < settled) & ~speech_mask
+        quiet = (frames.t >= self._noise_until) & (frames.t < settled) & ~speech_mask & ~self._near_voice_activity(frames.t)
         self._noise_db.extend(frames.loudness_db[quiet].tolist())
         self._noise_until = max(self._noise_until, settled)
 
@@ -260,8 +276,10 @@ class VoiceAnalyser:
 
         if self._noise_db:
             noise = float(np.percentile(np.fromiter(self._noise_db, float), 20))
-        else:  # no pause seen yet: the quietest tenth of the context stands in for the floor
-            noise = float(np.percentile(frames.loudness_db[in_ctx], 10)) if in_ctx.any() else -90.0
+        else:
+            # No silence seen yet (speech from the first moment): the quietest frame of the context,
+            # a pause between words, bounds the floor from above, so the SNR is never overstated.
+            noise = float(np.min(frames.loudness_db[in_ctx])) if in_ctx.any() else -90.0
         snr = summary["loudness_db"] - noise if np.isfinite(summary["loudness_db"]) else 0.0
         probs = [c.probability for c in self._chunks if c.end > start and c.start < end and c.probability >= self.segmenter.off_threshold]
         vad_p = float(np.mean(probs)) if probs else self.config.vad_threshold
