@@ -465,3 +465,27 @@ def test_real_eda_never_trips_the_flat_line_rule_and_a_stuck_stretch_does():
     stuck = [est[k] for k in est if 66.0 <= k <= 90.0]
     assert stuck and all(e is None or "eda_tonic_us" not in e.features for e in stuck)
     assert "eda_tonic_us" in est[59.0].features and "eda_tonic_us" in est[95.0].features
+
+
+# ---------------------------------------------------------------- event-related response (systole's picture task)
+
+
+def test_event_related_response_on_the_picture_task_is_what_the_docs_report():
+    """docs/physiology.md's table: the device path over all of systole's Task1, around the 36 neutral
+    (code 1) and 36 disgusting (code 2) picture onsets. The honest finding is a null one: every
+    disgust-minus-neutral interval holds zero, and SCRs follow pictures less often than chance."""
+    from affectedge_tools.event_response import analyse
+
+    result = analyse()
+    kinds = {k["kind"]: k for k in result["kinds"]}
+    assert kinds["neutral"]["onsets"] == 36 and kinds["disgust"]["onsets"] == 36
+    documented = {"neutral": (-0.62, 0.038, 0.36, -0.011), "disgust": (-0.15, 0.014, 0.36, -0.003)}
+    for name, (hr, eda, scr, arousal) in documented.items():
+        k = kinds[name]
+        assert k["hr_change_bpm"]["mean"] == pytest.approx(hr, abs=0.01)
+        assert k["eda_change_us"]["mean"] == pytest.approx(eda, abs=0.001)
+        assert k["scr_share"]["mean"] == pytest.approx(scr, abs=0.01)
+        assert k["arousal_change"]["mean"] == pytest.approx(arousal, abs=0.001)
+    for measure, d in result["disgust_minus_neutral"].items():
+        assert d["low"] < 0 < d["high"], measure
+    assert result["scr_share_any_second"] == pytest.approx(0.59, abs=0.01)
