@@ -135,3 +135,22 @@ def test_the_guides_steps_are_what_the_systemd_proof_runs_and_its_config_validat
     for written in (cfg.log.directory, cfg.publish.outbox, cfg.publish.pseudonym_secret_file):
         assert str(written).startswith("/var/lib/affectedge/"), written
 
+
+
+def test_the_wheel_builds_without_setuptools_warnings_and_carries_every_data_file(tmp_path):
+    """`pip install` once printed five warnings about data folders missing from `packages`."""
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(REPO), "-w", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    log = built.stdout + built.stderr
+    assert "explicitly added to the `packages` configuration" not in log
+    (wheel,) = tmp_path.glob("affectedge-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder, pattern in (("device/dashboard/static", "*"), ("models/LICENSES", "*"), ("firmware_configs/ble", "*.yaml"),
+                            ("firmware_configs/boards", "*.yaml"), ("models", "*.tflite"), ("models", "*.onnx")):
+        for f in (REPO / folder).rglob(pattern):
+            if f.is_file():
+                installed = "affectedge/" + str(f.relative_to(REPO)).removeprefix("device/")
+                assert installed in names, installed
