@@ -222,6 +222,11 @@ def test_export_csv_and_parquet_with_filters(demo_log, tmp_path):
 
     t = pq.read_table(tmp_path / "pq" / "windows.parquet")
     assert t.num_rows == 150  # 30 s of 200 ms windows
+    import pyarrow as pa
+
+    assert t.schema.field("time_utc").type == pa.timestamp("us", tz="UTC")  # a time, not a string
+    assert t.column("time_utc")[0].as_py() == start
+    assert pq.read_table(tmp_path / "pq" / "events.parquet").schema.field("time_utc").type == pa.timestamp("us", tz="UTC")
     est = pq.read_table(tmp_path / "pq" / "estimates.parquet")
     rows = est.to_pylist()
     assert {r["window_seq"] for r in rows} == set(t.column("seq").to_pylist())

@@ -23,10 +23,6 @@ class ExportError(AffectEdgeError):
     """The export cannot be written (bad filter, unwritable folder)."""
 
 
-def _iso(when: Optional[datetime]) -> Optional[str]:
-    return None if when is None else when.isoformat()
-
-
 def _probs(prefix: str, probs) -> dict:
     probs = probs or {}
     return {f"{prefix}{label}": probs.get(label) for label in LABELS}
@@ -65,7 +61,7 @@ def table_rows(logs: Sequence[SessionLogData], t_from: Optional[datetime] = None
             mods = w.modalities
             out["windows"].append({
                 "log": log, "run_id": w.run_id, "subject": data.runs[w.run_id].subject, "seq": w.seq,
-                "time_utc": _iso(when), "start": w.start, "end": w.end, "status": w.status, "zone": w.zone,
+                "time_utc": when, "start": w.start, "end": w.end, "status": w.status, "zone": w.zone,
                 "valence": w.valence, "arousal": w.arousal, "confidence": w.confidence, "top": w.record.get("top"),
                 **_probs("p_", w.record.get("probabilities")),
                 **{f"q_{m}": (mods.get(m) or {}).get("quality") for m in MODALITIES},
@@ -84,7 +80,7 @@ def table_rows(logs: Sequence[SessionLogData], t_from: Optional[datetime] = None
             when = data.clock(ev.run_id, ev.t)
             if ev.run_id not in runs or not _in_range(when, t_from, t_to):
                 continue
-            out["events"].append({"log": log, "run_id": ev.run_id, "time_utc": _iso(when), "t": ev.t, "kind": ev.kind,
+            out["events"].append({"log": log, "run_id": ev.run_id, "time_utc": when, "t": ev.t, "kind": ev.kind,
                                   "source": ev.source, "detail": json.dumps(ev.detail, sort_keys=True)})
         if data.summaries is not None:
             any_summaries = True
@@ -126,8 +122,10 @@ def write_tables(tables: dict[str, list[dict]], out_dir: Path, fmt: str) -> dict
             with path.open("w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
                 w.writeheader()
-                w.writerows(rows)
+                # CSV has no time type: ISO 8601 with the offset, which pandas and R parse.
+                w.writerows({k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows)
         else:
+            # Clock times stay timezone-aware datetimes: Parquet stores them as timestamp[us, tz=UTC].
             table = pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows]) if rows else pa.table({})
             pq.write_table(table, path)
         paths[name] = path
