@@ -70,6 +70,7 @@ class ZoneConfig(StrictModel):
     yellow_min_arousal: float = Field(0.3, ge=-1, le=1, description="At or above this arousal the zone is yellow (heightened: worried, excited, frustrated).")
     red_min_arousal: float = Field(0.65, ge=-1, le=1, description="At or above this arousal, with valence at or below red_max_valence, the zone is red (extreme: anger, terror).")
     red_max_valence: float = Field(-0.1, ge=-1, le=1, description="Red needs valence at or below this (or valence unknown); high arousal with positive valence stays yellow.")
+    min_confidence: float = Field(0.05, ge=0, le=1, description="A window whose fused confidence is below this gets no zone (`zone_withheld: low_confidence`): a zone at confidence 0.00, from a first window with little data, is not something to show a caregiver. 0 shows a zone whenever arousal is known.")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ZoneConfig":

@@ -96,14 +96,27 @@ def fuse_window(seq: int, start: float, end: float, estimates: Sequence[Modality
     valence = _clip(out["valence"])
     arousal = _clip(out["arousal"])
     status = "ok" if contributions else "no_data"
+    confidence = min(1.0, confidence)
+    zone, withheld = _zone(status, valence, arousal, confidence, zones)
     fused = FusedWindow(
         seq=seq, start=start, end=end, status=status,
         probabilities=probs, valence=valence, arousal=arousal,
-        zone=zone_for(valence, arousal, zones) if status == "ok" else None,
-        confidence=min(1.0, confidence), modalities=contributions,
-        faces_in_view=_faces_in_view(estimates),
+        zone=zone, confidence=confidence, modalities=contributions,
+        faces_in_view=_faces_in_view(estimates), zone_withheld=withheld,
     )
     return fused, FusionState(new_state)
+
+
+def _zone(status: str, valence: Optional[float], arousal: Optional[float], confidence: float,
+          zones: ZoneConfig) -> tuple[Optional[str], Optional[str]]:
+    """The zone, or None and why: no data, no arousal estimate, or too little confidence."""
+    if status != "ok":
+        return None, "no_data"
+    if arousal is None:
+        return None, "no_arousal"
+    if confidence < zones.min_confidence:
+        return None, "low_confidence"
+    return zone_for(valence, arousal, zones), None
 
 
 def _faces_in_view(estimates: Sequence[ModalityEstimate]) -> Optional[int]:

@@ -37,6 +37,7 @@ def window_record(w: FusedWindow) -> dict[str, Any]:
         "confidence": _r(w.confidence),
         "modalities": {m: {"quality": _r(c.quality), "weight": _r(c.weight)} for m, c in sorted(w.modalities.items())},
         "faces_in_view": w.faces_in_view,
+        "zone_withheld": w.zone_withheld,
     }
 
 

@@ -154,6 +154,7 @@ class FusedWindow:
     confidence: float
     modalities: Mapping[str, ModalityContribution]
     faces_in_view: Optional[int] = None  # most faces in one frame of the window; None without a face estimate
+    zone_withheld: Optional[str] = None  # why zone is None: "no_data", "no_arousal" or "low_confidence"
 
     def top_label(self) -> Optional[tuple[str, float]]:
         if self.probabilities is None:

@@ -121,7 +121,10 @@ def test_fused_values_stay_in_range_and_between_inputs(q, a, v):
     w, _ = fuse(ests)
     assert min(a) - 1e-9 <= w.arousal <= max(a) + 1e-9
     assert 0.0 <= w.confidence <= 1.0
-    assert w.zone == zone_for(w.valence, w.arousal, ZONES)
+    if w.confidence >= ZONES.min_confidence:
+        assert w.zone == zone_for(w.valence, w.arousal, ZONES) and w.zone_withheld is None
+    else:
+        assert w.zone is None and w.zone_withheld == "low_confidence"
 
 
 @pytest.mark.parametrize("valence,arousal,zone", [
@@ -148,3 +151,21 @@ def test_the_faces_in_view_of_the_face_estimate_reach_the_fused_window():
     assert window_record(w)["faces_in_view"] == 3
     w, _ = fuse([est("physiology", 0.5, arousal=0.1)])
     assert w.faces_in_view is None  # no face read: not "zero people"
+
+
+def test_a_zone_needs_the_minimum_confidence_and_a_window_without_one_says_why():
+    # A sliver of data: physiology at quality 0.05 gives a confidence well under 0.05.
+    w, _ = fuse([est("physiology", 0.05, arousal=0.5)])
+    assert w.status == "ok" and w.arousal == pytest.approx(0.5)
+    assert w.confidence < ZONES.min_confidence
+    assert w.zone is None and w.zone_withheld == "low_confidence"
+    assert window_record(w)["zone_withheld"] == "low_confidence"
+    no_floor = ZoneConfig(min_confidence=0.0)
+    w0, _ = fuse_window(0, 0.0, 0.2, [est("physiology", 0.05, arousal=0.5)], FusionState(), FUSION, NO_SMOOTHING, no_floor)
+    assert w0.zone == "yellow" and w0.zone_withheld is None
+    w, _ = fuse([est("face", 0.9, onehot("happy"), valence=0.5)])
+    assert w.zone is None and w.zone_withheld == "no_arousal"
+    w, _ = fuse([])
+    assert w.status == "no_data" and w.zone_withheld == "no_data"
+    w, _ = fuse([est("physiology", 0.9, arousal=0.5)])
+    assert w.zone == "yellow" and w.zone_withheld is None

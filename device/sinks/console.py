@@ -8,6 +8,8 @@ from typing import Sequence, TextIO
 from ..types import MODALITIES, Event, FusedWindow, ModalityEstimate
 
 _SHORT = {"face": "face", "voice": "voice", "physiology": "phys"}
+# Why a window with data has no zone, in words.
+_WITHHELD = {"no_arousal": "no zone (no arousal estimate)", "low_confidence": "no zone (confidence too low)"}
 
 
 def format_window(w: FusedWindow) -> str:
@@ -19,7 +21,8 @@ def format_window(w: FusedWindow) -> str:
         a = "   -  " if w.arousal is None else f"{w.arousal:+.2f}"
         top = w.top_label()
         label = f" {top[0]} {top[1]:.2f}" if top else ""
-        head = f"t={w.end:7.1f}s {w.zone or '?':<7} v={v} a={a} conf={w.confidence:.2f}{label}"
+        zone = w.zone or _WITHHELD.get(w.zone_withheld, "no zone")
+        head = f"t={w.end:7.1f}s {zone:<7} v={v} a={a} conf={w.confidence:.2f}{label}"
     mods = " ".join(
         f"{_SHORT[m]} {w.modalities[m].quality:.2f}" if m in w.modalities else f"{_SHORT[m]} -" for m in MODALITIES
     )
