@@ -38,7 +38,8 @@ def load_baseline(config: AppConfig):
     return _load(config.perception.baseline_profile)
 
 
-def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optional[dict] = None) -> list[Sink]:
+def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optional[dict] = None,
+                live: bool = False) -> list[Sink]:
     sinks: list[Sink] = []
     log = config.log
     cipher = LogCipher.from_key_file(log.encryption_key_file) if log.encryption_key_file else None
@@ -50,7 +51,8 @@ def build_sinks(config: AppConfig, extra: Sequence[Sink] = (), run_info: Optiona
     if config.log.jsonl is not None:
         sinks.append(JsonlSink(config.log.jsonl))
     if config.log.console:
-        sinks.append(ConsoleSink())
+        # Live runs stamp lines with the local time: their source clock is the machine's monotonic one.
+        sinks.append(ConsoleSink(wall_clock=time.time if live else None))
     if config.publish is not None:
         from .publish.sink import PublishSink
 
@@ -69,4 +71,6 @@ def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info
         "subject": baseline.subject,
         "created": baseline.created.isoformat(),
     }
-    return Pipeline(config, build_sources(config), build_analysers(config, baseline), build_sinks(config, extra_sinks, info), clock)
+    sources = build_sources(config)
+    live = any(getattr(s, "live", False) for s in sources)
+    return Pipeline(config, sources, build_analysers(config, baseline), build_sinks(config, extra_sinks, info, live), clock)

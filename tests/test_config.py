@@ -112,3 +112,18 @@ def test_every_field_has_a_description_and_the_reference_is_current():
     walk(AppConfig)
     committed = (REPO / "docs" / "config-reference.md").read_text()
     assert committed == config_reference(), "docs/config-reference.md is stale: run `affectedge config-reference --out docs/config-reference.md`"
+
+
+def test_every_shipped_example_config_validates_over_its_board():
+    examples = sorted((REPO / "config").glob("example-*.yaml"))
+    boards = {p.stem for p in (REPO / "firmware_configs" / "boards").glob("*.yaml")}
+    names = {p.stem.removeprefix("example-") for p in examples}
+    assert boards <= names and {"live", "replay"} <= names, "an example per board, a live one and a replay one"
+    for path in examples:
+        name = path.stem.removeprefix("example-")
+        board = name if name in boards else ("x86-64" if name == "live" else None)
+        config = load_config(path, board)
+        assert path.read_text().lstrip().startswith("#"), f"{path.name} explains itself"
+        if name == "live":
+            assert config.sources.camera is not None and config.sources.microphone is not None
+            assert config.sources.physiology and config.sources.physiology[0].backend == "ble"

@@ -174,6 +174,9 @@ def test_broker_outage_loses_nothing_and_keeps_order(tmp_path, pki, outage_s):
     b.broker.start()
     for w in windows[450:]:
         sink.write_window(w, ())
+    # A stop waits for the drain only while connected (with the broker away it is prompt and the
+    # rest waits on disk): let the link come back first, as a running device would.
+    assert obs.wait_for(lambda: sink.publisher.connected.is_set(), timeout_s=30)
     sink.close()
     assert obs.wait_for(lambda: len({s["seq"] for s in summaries(obs)}) == 120, timeout_s=30)
     seqs = [s["seq"] for s in summaries(obs)]

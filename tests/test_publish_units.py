@@ -223,3 +223,21 @@ def test_a_summary_publishes_the_most_faces_seen_in_one_frame_of_its_period():
     assert payload["faces_in_view"] == 2
     (s,) = summaries_of(fused_windows(25))
     assert json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)["faces_in_view"] is None
+
+
+def test_the_end_of_a_replayed_recording_is_published_as_such_not_as_a_lost_sensor():
+    agg = SummaryAggregator(5.0)
+    agg.add_event(Event(0.0, "source_up", "microphone", {"file": "audio.wav"}))
+    ws = fused_windows(25)
+    out = []
+    for w in ws[:10]:
+        out += agg.add_window(w)
+    agg.add_event(Event(2.0, "recording_ended", "microphone", {"file": "audio.wav"}))
+    agg.add_event(Event(2.0, "clip_changed", "camera", {"clip": "a.mp4", "next": "b.mp4"}))  # not news for a caregiver
+    for w in ws[10:]:
+        out += agg.add_window(w)
+    (s,) = out
+    assert [(e.kind, e.source) for e in s.events] == [("sensor_up", "microphone"), ("recording_ended", "microphone")]
+    assert s.sensors_live == ()
+    payload = json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)
+    assert payload["events"][-1] == {"kind": "recording_ended", "t": 2.0, "source": "microphone"}

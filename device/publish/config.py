@@ -32,7 +32,7 @@ class PublishConfig(StrictModel):
     homeassistant_discovery: bool = Field(False, description="Publish retained Home Assistant MQTT discovery configs for zone, valence, arousal and confidence.")
     homeassistant_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive; the broker publishes the `offline` last will after about 1.5x this without traffic.")
-    drain_timeout_s: float = Field(10.0, ge=0.0, le=600.0, description="On shutdown, how long to wait for the outbox to drain before leaving the rest for the next start.")
+    drain_timeout_s: float = Field(3.0, ge=0.0, le=600.0, description="On shutdown with the broker connected, how long to wait for the outbox to drain before leaving the rest (on disk) for the next start. With the broker unreachable the service does not wait. Keep it well under the unit's TimeoutStopSec (10 s).")
 
     @field_validator("prefix", "homeassistant_prefix")
     @classmethod

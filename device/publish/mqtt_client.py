@@ -89,6 +89,7 @@ class MqttPublisher:
         self._stopping = False
         self._client = None
         self._drainer: Optional[threading.Thread] = None
+        self._unreachable_said = False  # "unreachable" is said once per outage, not per retry
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,7 +99,10 @@ class MqttPublisher:
         mqtt = require_module("paho.mqtt.client", "mqtt publisher", "mqtt")
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
-        client.enable_logger(logging.getLogger("affectedge.publish.paho"))
+        if log.isEnabledFor(logging.DEBUG):
+            # paho's own log repeats "Client is not connected ..." on every retry: for debugging
+            # only. The callbacks below say each change of the link's state once, in words.
+            client.enable_logger(logging.getLogger("affectedge.publish.paho"))
         # The last will is registered before connecting: the broker publishes it if we vanish.
         client.will_set(self.topics.status, gate_status(OFFLINE).text, qos=QOS, retain=True)
         if self.config.tls is not None:
@@ -125,8 +129,9 @@ class MqttPublisher:
             ) from None
         except OSError as exc:
             reachable = False
-            log.warning("MQTT broker %s unreachable (%s); summaries wait in the outbox %s and are sent on reconnect",
-                        self.where, exc.strerror or exc.__class__.__name__, self.outbox.path)
+            self._unreachable_said = True
+            log.warning("MQTT broker %s unreachable (%s), retrying every 1-10 s; %d summaries queued in the outbox %s",
+                        self.where, exc.strerror or exc.__class__.__name__, len(self.outbox), self.outbox.path)
         client.loop_start()
         if reachable and self._first_connack.wait(wait_s) and self.last_refusal is not None:
             self._shutdown_client()
@@ -135,11 +140,12 @@ class MqttPublisher:
         self._drainer.start()
 
     def stop(self, drain_timeout_s: float) -> None:
-        """Drain what can be drained within the timeout, say `offline`, disconnect. Rows left stay
-        in the outbox for the next start."""
+        """Drain what can be drained within the timeout while the broker is connected, say
+        `offline`, disconnect. Rows left stay in the outbox (on disk) for the next start: with the
+        broker unreachable nothing is waited for, so a stop is prompt."""
         if self._client is None:
             return
-        self.wait_drained(drain_timeout_s)
+        self.wait_drained(drain_timeout_s, while_connected=True)
         self._stop.set()
         self._wake.set()
         if self._drainer is not None:
@@ -191,10 +197,12 @@ class MqttPublisher:
         if self._client is not None:
             self._client.publish(topic, payload.text, qos=QOS, retain=True)
 
-    def wait_drained(self, timeout_s: float) -> bool:
+    def wait_drained(self, timeout_s: float, while_connected: bool = False) -> bool:
+        """Wait until the outbox is empty (True) or the timeout passes (False); with
+        ``while_connected``, also give up as soon as the broker is not connected."""
         deadline = time.monotonic() + timeout_s
         while len(self.outbox) > 0:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (while_connected and not self.connected.is_set()):
                 return False
             time.sleep(0.02)
         return True
@@ -257,7 +265,8 @@ class MqttPublisher:
             self._first_connack.set()
             return
         self.last_refusal = None
-        log.info("connected to MQTT broker %s as %s", self.where, self.client_id)
+        self._unreachable_said = False
+        log.info("connected to MQTT broker %s as %s; %d queued summaries to send", self.where, self.client_id, len(self.outbox))
         client.publish(self.topics.status, gate_status(ONLINE).text, qos=QOS, retain=True)
         client.subscribe(self.topics.command, qos=QOS)
         if self.on_connected is not None:
@@ -267,11 +276,16 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        log.warning("MQTT broker %s unreachable; retrying (outbox holds %d)", self.where, len(self.outbox))
+        if not self._unreachable_said:
+            self._unreachable_said = True
+            log.warning("MQTT broker %s unreachable, retrying every 1-10 s; %d summaries queued in the outbox",
+                        self.where, len(self.outbox))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set() and not self._stopping:
-            log.warning("disconnected from MQTT broker %s (%s); buffering in the outbox", self.where, reason_code)
+            self._unreachable_said = True
+            log.warning("disconnected from MQTT broker %s (%s), retrying every 1-10 s; summaries queue in the outbox",
+                        self.where, reason_code)
         self.connected.clear()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

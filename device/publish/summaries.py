@@ -22,6 +22,8 @@ ZONE_DWELL_S = 1.0
 # Pipeline event kinds that mean a sensor stopped or came back.
 SENSOR_LOST_KINDS = frozenset({"source_down", "source_failed", "disconnected", "sensor_lost", "stage_down"})
 SENSOR_UP_KINDS = frozenset({"source_up", "connected", "stage_up"})
+# A replayed recording reached its end: not a sensor failing, and said as such.
+RECORDING_ENDED_KINDS = frozenset({"recording_ended"})
 # A local sink (session log, disk) failing or recovering: published so a caregiver knows the
 # device's own record has a gap. The source is the sink's class name, published in snake case.
 SINK_KINDS = frozenset({"sink_failed", "sink_recovered"})
@@ -33,7 +35,7 @@ def _snake(name: str) -> str:
 
 @dataclass(frozen=True)
 class SummaryEvent:
-    kind: str  # zone_change | sensor_lost | sensor_up | sink_failed | sink_recovered | outbox_dropped
+    kind: str  # zone_change | sensor_lost | sensor_up | recording_ended | sink_failed | sink_recovered | outbox_dropped
     t: float
     source: Optional[str] = None
     from_zone: Optional[str] = None
@@ -114,6 +116,9 @@ class SummaryAggregator:
         if event.kind in SENSOR_LOST_KINDS:
             self._sensors.discard(event.source)
             self._note(SummaryEvent("sensor_lost", event.t, source=event.source))
+        elif event.kind in RECORDING_ENDED_KINDS:
+            self._sensors.discard(event.source)
+            self._note(SummaryEvent("recording_ended", event.t, source=event.source))
         elif event.kind in SENSOR_UP_KINDS:
             self._sensors.add(event.source)
             self._note(SummaryEvent("sensor_up", event.t, source=event.source))

@@ -41,6 +41,9 @@ class OpenCvCameraSource:
 
     def open(self) -> None:
         cv2 = require_module("cv2", "opencv", "camera")
+        # OpenCV's own warnings ("can't open camera by index") would repeat on every retry; the
+        # supervisor reports the failure once, with what to do (source_status.py).
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         factory = self._factory or cv2.VideoCapture
         cap = factory(self.config.device)
         if not cap.isOpened():

@@ -64,7 +64,7 @@ class ReplayCsvSource:
                 last_t = t
                 yield PhysioSample(t, kind, value, self.name)
         if up:
-            yield Event(last_t, "source_down", self.name, {"file": path.name})
+            yield Event(last_t, "recording_ended", self.name, {"file": path.name})
 
     def close(self) -> None:
         pass

@@ -43,7 +43,8 @@ class ReplayVideoSource:
         cv2 = self._cv2
         index = 0
         limiter = FrameRateLimiter(self.config.max_fps, self.name)
-        for clip in self.config.clips:
+        clips = self.config.clips
+        for i, clip in enumerate(clips):
             cap = cv2.VideoCapture(str(clip.path))
             if not cap.isOpened():
                 raise SourceError(f"{clip.path}: OpenCV cannot decode this file")
@@ -51,7 +52,8 @@ class ReplayVideoSource:
             if not fps or fps <= 0:
                 cap.release()
                 raise SourceError(f"{clip.path}: no frame rate in the container; set fps for this clip")
-            yield Event(clip.start_s, "source_up", self.name, {"clip": clip.path.name, "fps": round(fps, 3)})
+            if i == 0:
+                yield Event(clip.start_s, "source_up", self.name, {"clip": clip.path.name, "fps": round(fps, 3)})
             n = 0
             try:
                 while cap.grab():
@@ -73,7 +75,11 @@ class ReplayVideoSource:
             event = limiter.report(t_end, final=True)
             if event is not None:
                 yield event
-            yield Event(t_end, "source_down", self.name, {"clip": clip.path.name, "frames": n})
+            # The end of a clip is not a camera failing: say which clip ended and what follows.
+            if i + 1 < len(clips):
+                yield Event(t_end, "clip_changed", self.name, {"clip": clip.path.name, "frames": n, "next": clips[i + 1].path.name})
+            else:
+                yield Event(t_end, "recording_ended", self.name, {"clip": clip.path.name, "frames": n})
 
     def close(self) -> None:
         pass

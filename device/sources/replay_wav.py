@@ -126,7 +126,7 @@ class ReplayWavSource:
         yield Event(t0, "source_up", self.name, {"file": self.config.path.name})
         for i in range(0, len(x), step):
             yield AudioChunk(t0 + i / rate, x[i : i + step], rate, self.name)
-        yield Event(t0 + len(x) / rate, "source_down", self.name, {"file": self.config.path.name})
+        yield Event(t0 + len(x) / rate, "recording_ended", self.name, {"file": self.config.path.name})
 
     def close(self) -> None:
         self._audio = None
