@@ -237,7 +237,7 @@ def test_the_end_of_a_replayed_recording_is_published_as_such_not_as_a_lost_sens
     for w in ws[10:]:
         out += agg.add_window(w)
     (s,) = out
-    assert [(e.kind, e.source) for e in s.events] == [("sensor_up", "microphone"), ("recording_ended", "microphone")]
+    assert [(e.kind, e.source) for e in s.events if e.kind != "zone_change"] == [("sensor_up", "microphone"), ("recording_ended", "microphone")]
     assert s.sensors_live == ()
     payload = json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)
-    assert payload["events"][-1] == {"kind": "recording_ended", "t": 2.0, "source": "microphone"}
+    assert {"kind": "recording_ended", "t": 2.0, "source": "microphone"} in payload["events"]
