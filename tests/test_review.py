@@ -258,3 +258,51 @@ def test_encrypted_log_needs_its_key(demo_session, tmp_path):
     assert data.problems == [] and len(data.windows) == raw(log, "SELECT count(*) FROM windows")[0][0] > 400
     assert {w.zone for w in data.windows} <= {"blue", "green", "yellow", "red", None} and any(w.zone for w in data.windows)
     assert main(["review", str(log), "--key", str(key), "--out", str(tmp_path / "rep"), "--no-pdf"]) == 0
+
+
+def _pdf_text(pdf: Path, page: int) -> str:
+    import subprocess
+
+    return subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_the_pdf_keeps_inside_its_pages_says_what_happened_and_agrees_on_times(demo_log, tmp_path):
+    """Issue 17: the episodes block ran off page one's right edge, page two repeated page one's
+    timeline, clock time and 'm:ss into run' disagreed by a second, a finished recording looked like
+    failing sensors, and valence/arousal were never explained."""
+    import subprocess
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    log, _ = demo_log
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm is not installed (tools/install_system_deps.sh installs poppler-utils)")
+    assert main(["review", str(log), "--out", str(tmp_path)]) == 0
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) == 2
+    for png in pages:
+        img = imread(png)[:, :, :3]
+        h, w, _ = img.shape
+        edge = np.concatenate([img[:, :3].reshape(-1, 3), img[:, w - 3:].reshape(-1, 3), img[h - 2:].reshape(-1, 3)])
+        assert edge.min() > 0.98, f"{png.name}: something is drawn at the page's edge (cut off)"
+    one, two = _pdf_text(pdf, 1), _pdf_text(pdf, 2)
+    assert "Longest yellow/red episodes" in one and "Timeline" in one and "Valence runs from -1" in one
+    assert "Timeline" not in two and "What happened to the sources" in two
+    assert "recording ended" in two and "clip ended, next clip" in two and "frames not analysed" in two
+    assert "source_down" not in two and "frames_skipped" not in two
+
+    page = parse((tmp_path / "report.html").read_text(encoding="utf-8"))
+    html_text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="affect-scale"' in html_text and "Valence runs from -1" in html_text
+    assert "<td>camera</td><td>recording ended" in html_text and "source_down" not in html_text
+    data = read_log(log)
+    (run_id,) = data.runs
+    started = data.runs[run_id].started_utc
+    for e in page.episodes:
+        clock = datetime.strptime(e["data-clock"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=started.tzinfo)
+        minutes, seconds = e["data-into"].split(":")
+        assert (clock - started).total_seconds() == int(minutes) * 60 + int(seconds), e

@@ -6,8 +6,8 @@ set -euo pipefail
 # attenuates one to a muted microphone; espeak-ng: the speech-model toolchain test's synthetic
 # corpus; mosquitto: the publishing tests and the demo broker; chromium + chromium-driver: the
 # dashboard test; systemd (systemd-analyze) and shellcheck: the service unit and install script
-# tests.
-PKGS=(sox espeak-ng mosquitto chromium chromium-driver systemd shellcheck ${AFFECTEDGE_SYSTEM_PKGS:-})
+# tests; poppler-utils (pdftoppm): the report test renders the PDF and checks its margins.
+PKGS=(sox espeak-ng mosquitto chromium chromium-driver systemd shellcheck poppler-utils ${AFFECTEDGE_SYSTEM_PKGS:-})
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -16,19 +16,24 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ..types import MODALITIES, ZONES  # noqa: E402
 from .analysis import NO_DATA, NO_ZONE, DaySummary, coverage_segments, zone_of  # noqa: E402
+from .event_words import severity, words  # noqa: E402
 from .log_reader import EventRow, WindowRow  # noqa: E402
 
 ZONE_COLOURS = {"blue": "#2f6fd0", "green": "#2e9e4f", "yellow": "#f0c020", "red": "#d62839",
                 NO_ZONE: "#b8b8b8", NO_DATA: "#ececec"}
 ZONE_LABELS = {"blue": "blue (low)", "green": "green (regulated)", "yellow": "yellow (heightened)",
-               "red": "red (extreme)", NO_ZONE: "no zone (no arousal)", NO_DATA: "no data"}
+               "red": "red (extreme)", NO_ZONE: "no zone", NO_DATA: "no data"}
 # Events a clinician should see on the timeline; artefact and late-sample counts go in the table.
-NOTABLE_EVENTS = ("source_up", "source_down", "source_failed", "disconnected", "connect_failed", "reconnected",
-                  "battery", "packets_lost", "malformed_sample", "outage")
+NOTABLE_EVENTS = ("source_up", "source_down", "source_failed", "stage_down", "stage_up", "disconnected", "connect_failed",
+                  "reconnected", "scan_failed", "sensor_not_found", "clip_changed", "recording_ended", "battery",
+                  "packets_lost", "malformed_sample", "outage")
+_SEVERITY_STYLE = {"failing": ("#d62839", "v"), "back": ("#2e9e4f", "^"), "fact": ("#4b5563", "o")}
 
 
 def clock_format(seconds: float, _pos=None) -> str:
-    s = int(round(seconds))
+    # Truncated, as clock times are printed (strftime drops the fraction): "0:41 into the run" and
+    # a start at 10:00:00 then agree with a clock time of 10:00:41.
+    s = int(math.floor(seconds + 1e-6))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
@@ -79,16 +84,27 @@ def draw_coverage(ax, windows: Sequence[WindowRow], t0: float) -> None:
 
 
 def draw_events(ax, events: Sequence[EventRow], t0: float, t1: float) -> None:
+    """One row per source; each marker says in words what happened (red: failing, green: back or
+    started, grey: a fact such as a recording that ended)."""
     shown = [e for e in events if e.kind in NOTABLE_EVENTS]
-    kinds = sorted({e.kind for e in shown})
+    sources = sorted({e.source for e in shown})
+    last_label: dict[tuple[str, str], float] = {}
+    span = max(t1 - t0, 1e-6)
     for e in shown:
-        y = kinds.index(e.kind) + 0.5
-        colour = "#d62839" if e.kind in ("source_down", "source_failed", "disconnected", "outage") else "#1f2937"
-        ax.plot([e.t - t0], [y], marker="v" if colour != "#1f2937" else "^", color=colour, markersize=5)
-    ax.set_ylim(0, max(len(kinds), 1))
-    ax.set_yticks([i + 0.5 for i in range(len(kinds))], kinds, fontsize=7)
+        y = sources.index(e.source) + 0.5
+        colour, marker = _SEVERITY_STYLE[severity(e.kind)]
+        ax.plot([e.t - t0], [y], marker=marker, color=colour, markersize=5)
+        # A label per marker, unless the same words stand close by on the same row.
+        key = (e.source, e.kind)
+        if e.t - last_label.get(key, -math.inf) > 0.08 * span:
+            right = e.t - t0 > 0.85 * span  # near the right edge the label runs leftwards, inside the axes
+            ax.annotate(words(e.kind), (e.t - t0, y), xytext=(-3 if right else 3, 3), textcoords="offset points", fontsize=6,
+                        color=colour, ha="right" if right else "left", clip_on=True)
+            last_label[key] = e.t
+    ax.set_ylim(0, max(len(sources), 1))
+    ax.set_yticks([i + 0.5 for i in range(len(sources))], sources, fontsize=7)
     ax.set_ylabel("events", rotation=0, ha="right", va="center")
-    ax.set_xlim(0, max(t1 - t0, 1e-6))
+    ax.set_xlim(0, span)
 
 
 def timeline_figure(windows: Sequence[WindowRow], events: Sequence[EventRow], title: str) -> Figure:
@@ -106,6 +122,28 @@ def timeline_figure(windows: Sequence[WindowRow], events: Sequence[EventRow], ti
     axes[0].legend(handles=[Patch(color=ZONE_COLOURS[z], label=ZONE_LABELS[z]) for z in ZONE_COLOURS],
                    loc="lower left", bbox_to_anchor=(0, 1.1), ncol=6, fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.86, bottom=0.1)
+    return fig
+
+
+def events_figure(windows: Sequence[WindowRow], events: Sequence[EventRow], counts: Sequence[tuple[str, str, int, float, float]],
+                  title: str) -> Figure:
+    """What happened to the sources during one run: the markers in words, and every event counted."""
+    fig = plt.figure(figsize=(11.69, 8.27))
+    gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.6], left=0.12, right=0.97, top=0.88, bottom=0.05, hspace=0.25)
+    t0, t1 = windows[0].start, windows[-1].end
+    ax = fig.add_subplot(gs[0])
+    draw_events(ax, [e for e in events if t0 <= e.t <= t1 + 1e-6], t0, t1)
+    ax.xaxis.set_major_formatter(FuncFormatter(clock_format))
+    ax.set_xlabel("time since the run started (m:ss)")
+    fig.text(0.03, 0.95, title, fontsize=12, va="top")
+    tx = fig.add_subplot(gs[1])
+    tx.axis("off")
+    rows = [f"{'source':<14} {'what happened':<50} {'count':>6}  {'first':>6}  {'last':>6}"]
+    for kind, source, n, first, last in counts[:40]:
+        rows.append(f"{source[:14]:<14} {words(kind)[:50]:<50} {n:>6}  {clock_format(max(first - t0, 0)):>6}  {clock_format(max(last - t0, 0)):>6}")
+    if len(counts) > 40:
+        rows.append(f"... and {len(counts) - 40} more kinds (see the HTML report)")
+    tx.text(0, 1, "\n".join(rows), fontsize=8, va="top", family="monospace")
     return fig
 
 

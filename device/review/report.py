@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -44,13 +45,20 @@ from .figures import (
     draw_valence_arousal,
     draw_zone_band,
     draw_zone_bars,
+    events_figure,
     png_bytes,
     timeline_figure,
     zone_bars_figure,
 )
+from .event_words import words
 from .log_reader import SessionLogData
 
 TOP_EPISODES = 5
+# What the numbers on the valence/arousal plots mean, for a reader who has not met the circumplex.
+AFFECT_SCALE = ("Valence runs from -1 (very unpleasant: distressed, angry, sad) through 0 (neither) to +1 (very "
+                "pleasant: happy, content). Arousal runs from -1 (very low activation: drowsy, withdrawn) through 0 "
+                "(the person's usual level, or the population's without a calibration) to +1 (highly activated: "
+                "excited, agitated, alarmed). Both are estimates with a confidence, not measurements of feeling.")
 
 
 @dataclass
@@ -118,9 +126,11 @@ def _episode_table(rep: Report, eps: Sequence[Episode]) -> str:
         return '<p id="episodes" data-count="0">No yellow or red episode.</p>'
     rows = []
     for i, e in enumerate(eps, 1):
+        into = clock_format(e.start - _first(rep, e))
         rows.append(f'<tr class="episode" data-log="{_e(e.log)}" data-run="{e.run_id}" data-start="{e.start:.3f}" data-end="{e.end:.3f}" '
+                    f'data-clock="{_e(rep.local(e.started_at))}" data-into="{into}" '
                     f'data-duration="{e.duration_s:.3f}" data-peak="{e.peak}"><td class="num">{i}</td><td>{_e(rep.local(e.started_at))}</td>'
-                    f'<td>{_e(e.log)} run {e.run_id}</td><td class="num">{clock_format(e.start - _first(rep, e))}</td>'
+                    f'<td>{_e(e.log)} run {e.run_id}</td><td class="num">{into}</td>'
                     f'<td class="num">{e.duration_s:.1f} s</td><td><span class="swatch" style="background:{ZONE_COLOURS[e.peak]}"></span>{e.peak}</td>'
                     f'<td class="num">{e.red_s:.1f} s</td></tr>')
     return ('<table id="episodes"><tr><th class="num">#</th><th>started (clock)</th><th>log</th><th class="num">at (m:ss into run)</th>'
@@ -151,10 +161,10 @@ def _run_section(rep: Report, data: SessionLogData, run_id: int) -> str:
     parts.append(_img(timeline_figure(wins, evs, title), f"timeline of {title}"))
     counts = [c for c in event_counts(data) if c[5] == run_id]
     if counts:
-        parts.append('<table class="events"><tr><th>event</th><th>source</th><th class="num">count</th><th class="num">first (m:ss)</th><th class="num">last (m:ss)</th></tr>')
+        parts.append('<table class="events"><tr><th>source</th><th>what happened</th><th class="num">count</th><th class="num">first (m:ss)</th><th class="num">last (m:ss)</th></tr>')
         t0 = data.first_t.get(run_id, 0.0)
         for kind, source, n, first, last, _ in counts:
-            parts.append(f'<tr data-kind="{_e(kind)}" data-count="{n}"><td>{_e(kind)}</td><td>{_e(source)}</td><td class="num">{n}</td>'
+            parts.append(f'<tr data-kind="{_e(kind)}" data-count="{n}"><td>{_e(source)}</td><td>{_e(words(kind))} <span class="muted">({_e(kind)})</span></td><td class="num">{n}</td>'
                          f'<td class="num">{clock_format(max(first - t0, 0))}</td><td class="num">{clock_format(max(last - t0, 0))}</td></tr>')
         parts.append("</table>")
     parts.append("</section>")
@@ -194,6 +204,7 @@ def render_html(rep: Report) -> str:
     if len(rep.days) > 1:
         out.append(_img(days_figure(rep.days), "time in each zone, day by day"))
     out.append("<h2>Runs</h2>")
+    out.append(f'<p id="affect-scale">{_e(AFFECT_SCALE)}</p>')
     for data in rep.logs:
         for run_id in data.runs:
             out.append(_run_section(rep, data, run_id))
@@ -207,7 +218,7 @@ def first_page(rep: Report) -> Figure:
     """The summary page: zone shares, key figures, longest episodes, and the timeline or the days."""
     fig = plt.figure(figsize=(11.69, 8.27))  # A4 landscape
     gs = fig.add_gridspec(2, 2, height_ratios=[1.0, 1.55], width_ratios=[1.15, 1], hspace=0.3, wspace=0.3,
-                          left=0.15, right=0.97, top=0.86, bottom=0.07)
+                          left=0.15, right=0.97, top=0.86, bottom=0.13)
     n_runs = sum(len(d.runs) for d in rep.logs)
     starts = [r.started_utc for d in rep.logs for r in d.runs.values()]
     period = f"{rep.local(min(starts))} to {rep.local(max(starts))}" if starts else "no runs"
@@ -228,12 +239,14 @@ def first_page(rep: Report) -> Figure:
     if not top:
         lines.append("  none")
     for i, e in enumerate(top, 1):
-        lines.append(f"{i}. {e.duration_s:6.1f} s  {e.peak:<6}  {rep.local(e.started_at)[:16]}  run {e.run_id} at {clock_format(e.start - _first(rep, e))}")
+        # Clock time to the second, and the same moment as time into its run (both truncated).
+        lines.append(f"{i}. {e.duration_s:5.1f} s {e.peak:<6} {rep.local(e.started_at)[11:19]}, run {e.run_id} at {clock_format(e.start - _first(rep, e))}")
     recorded = sum(rep.zone_s.values())
     lines += ["", f"Recorded time   {clock_format(recorded)}",
               f"With data       {1 - rep.zone_s[NO_DATA] / recorded:.0%}" if recorded else "With data       -"]
     tx.text(0, 1, lines[0], fontsize=12, va="top", weight="bold")
-    tx.text(0, 0.86, "\n".join(lines[1:]), fontsize=10, va="top", family="monospace")
+    body = tx.text(0, 0.86, "\n".join(lines[1:]), fontsize=10, va="top", family="monospace")
+    fit_in_figure(fig, body)
 
     if len(rep.days) > 1:
         ax = fig.add_subplot(gs[1, :])
@@ -256,7 +269,27 @@ def first_page(rep: Report) -> Figure:
             ac.xaxis.set_major_formatter(FuncFormatter(clock_format))
             ac.set_xlabel("time since the run started (m:ss); shaded band = 1 - confidence")
             az.set_title(f"Timeline: {data.path.name}, run {run_id}, started {rep.local(data.runs[run_id].started_utc)}", loc="left", fontsize=12)
+    scale = fig.text(0.03, 0.008, textwrap.fill(AFFECT_SCALE, 190), fontsize=7, color="#4b5563")
+    fit_in_figure(fig, scale)
     return fig
+
+
+def fit_in_figure(fig: Figure, text, min_size: float = 6.0) -> None:
+    """Shrink a text's font until it lies inside the page (a long line once ran off its edge)."""
+    renderer = fig.canvas.get_renderer()
+    while text.get_fontsize() > min_size:
+        box = text.get_window_extent(renderer).transformed(fig.transFigure.inverted())
+        if box.x0 >= 0 and box.x1 <= 1 and box.y0 >= 0 and box.y1 <= 1:
+            return
+        text.set_fontsize(text.get_fontsize() - 0.5)
+
+
+def page_one_run(rep: Report) -> Optional[tuple[str, int]]:
+    """(log name, run id) of the run whose timeline page one shows (one day recorded), else None."""
+    if len(rep.days) > 1:
+        return None
+    best = max(((d, r) for d in rep.logs for r in d.runs), key=lambda x: len(x[0].run_windows(x[1])), default=None)
+    return None if best is None or not best[0].run_windows(best[1]) else (best[0].path.name, best[1])
 
 
 def render_pdf(rep: Report, path: Path, first_page_png: Optional[Path] = None) -> None:
@@ -267,13 +300,20 @@ def render_pdf(rep: Report, path: Path, first_page_png: Optional[Path] = None) -
         if first_page_png is not None:
             fig.savefig(first_page_png, dpi=100)
         plt.close(fig)
+        shown = page_one_run(rep)
         for data in rep.logs:
             for run_id in data.runs:
                 wins = data.run_windows(run_id)
                 if not wins:
                     continue
                 title = f"{data.path.name}, run {run_id}: {rep.local(data.runs[run_id].started_utc)}"
-                fig = timeline_figure(wins, [e for e in data.events if e.run_id == run_id], title)
-                fig.set_size_inches(11.69, 8.27)
+                evs = [e for e in data.events if e.run_id == run_id]
+                if (data.path.name, run_id) == shown:
+                    # Page one holds this run's timeline: this page says what happened to the sources.
+                    counts = [c[:5] for c in event_counts(data) if c[5] == run_id]
+                    fig = events_figure(wins, evs, counts, f"What happened to the sources: {title}")
+                else:
+                    fig = timeline_figure(wins, evs, title)
+                    fig.set_size_inches(11.69, 8.27)
                 pdf.savefig(fig)
                 plt.close(fig)
