@@ -48,7 +48,7 @@ def _cmd_demo(args) -> int:
 
     return run_demo(out=args.out, session_dir=args.session, console=args.live, broker=args.broker,
                     embedded_broker=args.embedded_broker, ble_sim=args.ble_sim, ble_speed=args.ble_speed,
-                    baseline=args.baseline)
+                    baseline=args.baseline, dashboard=args.dashboard, pace=args.pace, linger_s=args.linger)
 
 
 def _cmd_dashboard(args) -> int:
@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ble-sim", action="store_true", help="take the physiology from simulated BLE sensors (bumble) replaying the session, instead of the CSV replay")
     d.add_argument("--ble-speed", type=float, default=4.0, help="with --ble-sim: replay speed, x real time (default 4)")
     d.add_argument("--baseline", type=Path, default=None, help="baseline profile to judge arousal against (from `affectedge calibrate`; see docs/calibration.md)")
+    d.add_argument("--dashboard", nargs="?", type=int, const=0, default=None, metavar="PORT",
+                   help="also serve the caregiver page (on PORT, default a free one) fed by the embedded broker's WebSocket "
+                        "listener, replay at the recording's own pace, and keep the page up afterwards (until Ctrl-C)")
+    d.add_argument("--pace", choices=("fast", "realtime"), default=None,
+                   help="replay as fast as possible or at the recording's own pace (default: fast; realtime with --dashboard)")
+    d.add_argument("--linger", type=float, default=None, metavar="S",
+                   help="with --dashboard: keep the page up S seconds after the replay (default: until Ctrl-C on a terminal)")
     d.set_defaults(func=_cmd_demo)
 
     o = sub.add_parser("doctor", help="print what this machine has (CPU, cameras, audio, Bluetooth, runtimes, models) and which board profile fits")

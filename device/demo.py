@@ -17,7 +17,7 @@ from .types import MODALITIES, ZONES
 
 
 def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Optional[tuple[str, int]] = None,
-                     physiology: Optional[list[dict]] = None, baseline: Optional[Path] = None) -> dict:
+                     physiology: Optional[list[dict]] = None, baseline: Optional[Path] = None, pace: str = "fast") -> dict:
     """The service config that replays ``session`` (also written next to the outputs for reuse).
 
     ``broker`` adds the publish section; ``physiology`` replaces the CSV replay of the physiology
@@ -37,7 +37,7 @@ def demo_config_dict(session: DemoSession, out: Path, console: bool, broker: Opt
         "device": {"id": "affectedge-demo", "subject_id": "demo-subject"},
         "sources": sources,
         "log": {"sqlite": str(out / "session.sqlite"), "jsonl": str(out / "windows.jsonl"), "console": console},
-        "run": {"pace": "fast"},
+        "run": {"pace": pace},
         **({"perception": {"baseline_profile": str(Path(baseline).resolve())}} if baseline else {}),
         **({"publish": {
             "host": broker[0],
@@ -89,9 +89,20 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
 
 def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = False, broker: Optional[str] = None,
              embedded_broker: str = "auto", ble_sim: bool = False, ble_speed: float = 4.0,
-             baseline: Optional[Path] = None) -> int:
-    """Replay the demo session; summaries go to ``broker`` (HOST:PORT) or to an embedded broker."""
+             baseline: Optional[Path] = None, dashboard: Optional[int] = None, pace: Optional[str] = None,
+             linger_s: Optional[float] = None) -> int:
+    """Replay the demo session; summaries go to ``broker`` (HOST:PORT) or to an embedded broker.
+
+    ``dashboard`` (a port, 0 for a free one) also serves the caregiver page, fed by the embedded
+    broker's WebSocket listener, replays at the recording's own pace (unless ``pace`` says
+    otherwise) and keeps the page up afterwards: ``linger_s`` seconds, or until Ctrl-C on a terminal.
+    """
     from .publish.local_broker import start_session_broker
+
+    if dashboard is not None and broker is not None:
+        raise SourceError("--dashboard shows the embedded broker's feed; with --broker, run `affectedge dashboard "
+                          "--broker ws://HOST:PORT` against that broker's WebSocket listener instead")
+    pace = pace or ("realtime" if dashboard is not None else "fast")
 
     session_dir = Path(session_dir) if session_dir else default_session_dir()
     session = load_session(session_dir)
@@ -109,20 +120,60 @@ def run_demo(out: Path, session_dir: Optional[Path] = None, console: bool = Fals
     else:
         address = _parse_broker(broker)
         print(f"affectedge demo: publishing to the MQTT broker {address[0]}:{address[1]}")
+    page = None
     try:
+        if dashboard is not None:
+            page = _serve_dashboard(dashboard, f"ws://{local.host}:{local.ws_port}")
+        elif local is not None:
+            print("affectedge demo: to watch it on the caregiver page, run `affectedge demo --dashboard`")
         if ble_sim:
-            return _run_demo_ble_sim(out, session, session_dir, console, address, ble_speed, baseline)
-        return _run_demo(out, session, session_dir, console, address, baseline)
+            code = _run_demo_ble_sim(out, session, session_dir, console, address, ble_speed, baseline)
+        else:
+            code = _run_demo(out, session, session_dir, console, address, baseline, pace)
+        if page is not None:
+            _linger(page, linger_s)
+        return code
     finally:
+        if page is not None:
+            page.shutdown()
+            page.server_close()
         if local is not None:
             local.stop()
 
 
+def _serve_dashboard(port: int, feed: str):
+    """The caregiver page on loopback, fed by ``feed`` (the embedded broker's WebSocket listener)."""
+    import threading
+
+    from .dashboard.server import make_server, page_config
+
+    server = make_server("127.0.0.1", port, page_config(feed, "affectedge", None, None))
+    threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
+    print(f"affectedge demo: dashboard at http://127.0.0.1:{server.server_address[1]}/ (feed {feed}); open it in a browser",
+          flush=True)
+    return server
+
+
+def _linger(server, linger_s: Optional[float]) -> None:
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    if linger_s is None:
+        if not sys.stdin.isatty():
+            return
+        print(f"affectedge demo: the replay is over; the dashboard stays at {url} until Ctrl-C", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
+    print(f"affectedge demo: the dashboard stays at {url} for {linger_s:g} s", flush=True)
+    time.sleep(linger_s)
+
+
 def _run_demo(out: Path, session: DemoSession, session_dir: Path, console: bool, broker: tuple[str, int],
-              baseline: Optional[Path]) -> int:
+              baseline: Optional[Path], pace: str = "fast") -> int:
     from .service import build_pipeline
 
-    data = demo_config_dict(session, out, console, broker, baseline=baseline)
+    data = demo_config_dict(session, out, console, broker, baseline=baseline, pace=pace)
     config_path = out / "demo-config.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     config = AppConfig.model_validate(data)

@@ -99,3 +99,75 @@ def test_dashboard_shows_zone_trend_confidence_sensors_and_offline(secure_broker
     assert obs.on(f"{PREFIX}/{DEVICE}/status")[-1] == b"offline"
     browser.save_screenshot(str(ARTIFACTS / "dashboard-offline.png"))
     obs.close()
+
+
+def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(browser, demo_session, tmp_path):
+    """`affectedge demo --dashboard`: the embedded broker gets a WebSocket listener, the page's URL is
+    printed, and the page shows the replay with a value scale, a span that fits the data, the events
+    in words (a recording that ended is not a lost sensor) and an emotion line that says why it is
+    empty; no request of the page fails (the favicon once did)."""
+    import re
+    import time
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "demo", "--dashboard", "--pace", "fast", "--linger", "25",
+                             "--out", str(tmp_path / "demo"), "--session", str(demo_session.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            m = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/) \(feed (ws://127\.0\.0\.1:\d+)\)", line)
+            if m:
+                url, feed = m.groups()
+        browser.get(url)
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: d.find_element(By.ID, "connection").text == f"connected to {feed}")
+        card = "#device-affectedge-demo"
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, card))
+        wait.until(lambda d: "recording ended" in d.find_element(By.CSS_SELECTOR, f"{card} .events").text)
+        events = browser.find_element(By.CSS_SELECTOR, f"{card} .events").text
+        assert " lost" not in events, events
+        span = float(browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-span"))
+        assert 30 <= span < 300  # the 90 s session fills the chart instead of its right third
+        assert browser.find_element(By.CSS_SELECTOR, f"{card} .legend .span").text == f"last {round(span)} s"
+        assert browser.find_element(By.CSS_SELECTOR, f"{card} .top").text.startswith("emotion: ")
+        # The value scale: grey tick labels drawn at the left edge of the chart.
+        grey = browser.execute_script("""
+            const c = document.querySelector(arguments[0] + ' canvas.trend');
+            const px = c.getContext('2d').getImageData(0, 0, 30, c.height).data;
+            let n = 0;
+            for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 200 && px[i] < 140) n++;
+            return n;""", card)
+        assert grey > 50, grey
+        with urllib.request.urlopen(url + "favicon.svg") as r:
+            assert r.status == 200 and b"<svg" in r.read()
+        failed = [e for e in browser.get_log("browser") if "Failed to load resource" in e.get("message", "")]
+        assert failed == [], failed
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-demo.png"))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_page_says_which_broker_it_tries_and_why_it_fails(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = make_server("127.0.0.1", 0, page_config("ws://127.0.0.1:1", PREFIX, None, None))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        WebDriverWait(browser, 20).until(lambda d: "retrying" in d.find_element(By.ID, "connection").text)
+        text = browser.find_element(By.ID, "connection").text
+        assert "ws://127.0.0.1:1" in text and "WebSocket listener" in text, text
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -56,7 +56,7 @@ class MosquittoBroker:
     kind = "mosquitto"
 
     def __init__(self, workdir: Path, listeners: Optional[str] = None, port: Optional[int] = None,
-                 persistent: bool = False):
+                 persistent: bool = False, websockets: bool = False):
         self.executable = find_mosquitto()
         if self.executable is None:
             raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -64,7 +64,12 @@ class MosquittoBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        body = listeners if listeners is not None else f"listener {self.port} {self.host}\nallow_anonymous true\n"
+        # A WebSocket listener beside the plain one is what the dashboard page connects to.
+        self.ws_port: Optional[int] = free_port() if websockets else None
+        body = listeners if listeners is not None else (
+            f"listener {self.port} {self.host}\n"
+            + (f"listener {self.ws_port} {self.host}\nprotocol websockets\n" if websockets else "")
+            + "allow_anonymous true\n")
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
         # Started as root, mosquitto would switch to the `mosquitto` user and then fail to read
@@ -99,7 +104,8 @@ class MosquittoBroker:
         return self._proc is not None and self._proc.poll() is None
 
     def describe(self) -> str:
-        return f"mosquitto ({self.executable}) on {self.host}:{self.port}"
+        ws = f", WebSockets on {self.host}:{self.ws_port}" if self.ws_port else ""
+        return f"mosquitto ({self.executable}) on {self.host}:{self.port}{ws}"
 
 
 class AmqttBroker:
@@ -107,9 +113,10 @@ class AmqttBroker:
 
     kind = "amqtt"
 
-    def __init__(self, port: Optional[int] = None):
+    def __init__(self, port: Optional[int] = None, websockets: bool = False):
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.ws_port: Optional[int] = free_port() if websockets else None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._broker = None
         self._thread: Optional[threading.Thread] = None
@@ -117,7 +124,8 @@ class AmqttBroker:
     def start(self, timeout_s: float = 10.0) -> "AmqttBroker":
         broker_mod = require_module("amqtt.broker", "demo broker", "demo-broker")
         config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"},
+                          **({"ws": {"type": "ws", "bind": f"{self.host}:{self.ws_port}"}} if self.ws_port else {})},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
         ready = threading.Event()
@@ -159,11 +167,13 @@ class AmqttBroker:
         self._broker = None
 
     def describe(self) -> str:
-        return f"amqtt (pure-Python fallback) on {self.host}:{self.port}"
+        ws = f", WebSockets on {self.host}:{self.ws_port}" if self.ws_port else ""
+        return f"amqtt (pure-Python fallback) on {self.host}:{self.port}{ws}"
 
 
-def start_session_broker(workdir: Path, prefer: Optional[str] = None):
-    """mosquitto if installed (or ``prefer='mosquitto'``), else amqtt; started and ready."""
+def start_session_broker(workdir: Path, prefer: Optional[str] = None, websockets: bool = True):
+    """mosquitto if installed (or ``prefer='mosquitto'``), else amqtt; started and ready, with a
+    WebSocket listener (``ws_port``) for the dashboard unless ``websockets`` is False."""
     if prefer != "amqtt" and (prefer == "mosquitto" or find_mosquitto()):
-        return MosquittoBroker(workdir).start()
-    return AmqttBroker().start()
+        return MosquittoBroker(workdir, websockets=websockets).start()
+    return AmqttBroker(websockets=websockets).start()

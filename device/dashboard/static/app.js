@@ -3,7 +3,10 @@
 // `affectedge dashboard`), overridable with URL parameters broker, prefix, username, password.
 "use strict";
 
-const TREND_SPAN_S = 300;  // the chart shows the last five minutes of summaries
+const TREND_SPAN_S = 300;  // the chart shows at most the last five minutes of summaries
+const TREND_MIN_SPAN_S = 30;  // and spans the data it has, at least this, so a short or fast run fills it
+const EVENT_WORDS = {sensor_lost: "lost", sensor_up: "back", recording_ended: "recording ended",
+                     sink_failed: "log writing failed", sink_recovered: "log writing again"};
 const MODALITIES = ["face", "voice", "physiology"];
 const devices = new Map();  // device id -> {el, points, lastSeq}
 
@@ -57,13 +60,16 @@ function showSummary(d, s) {
   zone.dataset.zone = s.zone || "none";
   zone.querySelector(".zone-name").textContent = s.zone ? s.zone + " zone" : "no zone";
   d.el.querySelector(".confidence").textContent = "confidence " + s.confidence.toFixed(2);
+  // Emotion labels come from the face (or a speech-emotion model): without either there is none.
   d.el.querySelector(".top").textContent = s.top_emotion
-    ? s.top_emotion.label + " " + s.top_emotion.probability.toFixed(2) : "-";
+    ? "emotion: " + s.top_emotion.label + " " + s.top_emotion.probability.toFixed(2)
+    : (s.zone_privacy ? "emotion: withheld (privacy)" : "emotion: not estimated (no face in view)");
   for (const chip of d.el.querySelectorAll(".sensor")) {
     chip.classList.toggle("live", (s.coverage[chip.dataset.modality] || 0) > 0);
   }
   const evs = s.events.map(e => e.kind === "zone_change" ? `zone ${e.from} -> ${e.to}`
-    : e.kind === "outbox_dropped" ? `${e.count} summaries dropped` : `${e.source} ${e.kind === "sensor_lost" ? "lost" : "back"}`);
+    : e.kind === "outbox_dropped" ? `${e.count} summaries dropped`
+    : `${e.source || "device"}: ${EVENT_WORDS[e.kind] || e.kind.replace(/_/g, " ")}`);
   if (evs.length) d.el.querySelector(".events").textContent = evs.join(", ");
   const last = d.points.length ? d.points[d.points.length - 1].t : -Infinity;
   if (s.period_end < last) d.points = [];  // the device restarted and its clock began again
@@ -73,18 +79,38 @@ function showSummary(d, s) {
   drawTrend(d);
 }
 
+function trendSpan(points) {
+  const have = points.length ? points[points.length - 1].t - points[0].t : 0;
+  return Math.min(TREND_SPAN_S, Math.max(TREND_MIN_SPAN_S, have));
+}
+
+function spanWords(s) {
+  return s >= 120 ? `last ${Math.round(s / 60)} min` : `last ${Math.round(s)} s`;
+}
+
 function drawTrend(d) {
   const c = d.el.querySelector("canvas.trend");
   const g = c.getContext("2d");
-  const w = c.width, h = c.height, pad = 8;
+  const w = c.width, h = c.height, pad = 10, left = 34;  // left: room for the value scale
   g.clearRect(0, 0, w, h);
-  g.strokeStyle = "#d0d4d9";
-  g.lineWidth = 1;
-  g.beginPath(); g.moveTo(0, h / 2); g.lineTo(w, h / 2); g.stroke();  // zero line
-  if (!d.points.length) return;
-  const tEnd = d.points[d.points.length - 1].t, tStart = tEnd - TREND_SPAN_S;
-  const x = t => pad + (w - 2 * pad) * (t - tStart) / TREND_SPAN_S;
   const y = v => h / 2 - (h / 2 - pad) * v;
+  // Value scale: -1 .. +1 (valence: unpleasant .. pleasant; arousal: low .. high activation).
+  g.font = "11px system-ui, sans-serif";
+  g.textAlign = "right";
+  g.textBaseline = "middle";
+  for (const v of [1, 0.5, 0, -0.5, -1]) {
+    g.strokeStyle = v === 0 ? "#aab0b8" : "#e5e8ec";
+    g.lineWidth = 1;
+    g.beginPath(); g.moveTo(left, y(v)); g.lineTo(w, y(v)); g.stroke();
+    g.fillStyle = "#6b7280";
+    g.fillText((v > 0 ? "+" : "") + v, left - 4, y(v));
+  }
+  const span = trendSpan(d.points);
+  d.el.querySelector(".legend .span").textContent = spanWords(span);
+  d.el.dataset.span = String(span);
+  if (!d.points.length) return;
+  const tEnd = d.points[d.points.length - 1].t, tStart = tEnd - span;
+  const x = t => left + pad + (w - left - 2 * pad) * (t - tStart) / span;
   for (const [key, colour] of [["v", "#7b3fbf"], ["a", "#e07b00"]]) {
     g.strokeStyle = colour;
     g.fillStyle = colour;
@@ -117,14 +143,22 @@ async function main() {
   const cfg = await loadConfig();
   const opts = {clientId: "affectedge-dashboard-" + Math.random().toString(16).slice(2, 10), reconnectPeriod: 2000, clean: true};
   if (cfg.username) { opts.username = cfg.username; opts.password = cfg.password || ""; }
+  setConnection("connecting to " + cfg.broker + " ...", "conn-connecting");
   const client = mqtt.connect(cfg.broker, opts);
+  let lastError = null, everConnected = false;
   client.on("connect", () => {
+    everConnected = true;
+    lastError = null;
     setConnection("connected to " + cfg.broker, "conn-connected");
     client.subscribe(["summary", "state", "status", "settings"].map(k => `${cfg.prefix}/+/${k}`), {qos: 1});
   });
-  client.on("reconnect", () => setConnection("reconnecting...", "conn-connecting"));
-  client.on("error", err => setConnection("error: " + err.message, "conn-error"));
-  client.on("close", () => setConnection("disconnected", "conn-error"));
+  // Say which URL is tried and why it fails: a browser gives no reason for a refused WebSocket,
+  // so the likely one is named (no WebSocket listener on that broker, or the broker is down).
+  const why = () => lastError ? lastError
+    : everConnected ? "the connection dropped" : "nothing answers there: is the broker running with a WebSocket listener? (affectedge demo --dashboard starts one)";
+  client.on("reconnect", () => setConnection("cannot reach " + cfg.broker + ": " + why() + "; retrying", "conn-connecting"));
+  client.on("error", err => { lastError = err.message; setConnection("error from " + cfg.broker + ": " + err.message, "conn-error"); });
+  client.on("close", () => setConnection("disconnected from " + cfg.broker + ": " + why() + "; retrying", "conn-error"));
   client.on("message", (topic, message) => {
     const parts = topic.split("/");
     const kind = parts.pop(), id = parts.pop();
