@@ -56,6 +56,12 @@ def cmd_review(args) -> int:
     tz = timezone_named(args.timezone)
     logs = read_logs(args.logs, args.key)
     rep = build_report(logs, tz)
+    if args.labels is not None:
+        from .evaluate import evaluate_log
+        from .labels import read_session_labels
+
+        labels = read_session_labels(args.labels)
+        rep.evaluations = [evaluate_log(data, labels) for data in logs]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / "report.html"
@@ -65,6 +71,35 @@ def cmd_review(args) -> int:
         pdf_path = out / "report.pdf"
         render_pdf(rep, pdf_path, out / "report-first-page.png")
         print(f"wrote {pdf_path}\n      {out / 'report-first-page.png'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_images, evaluate_log, format_text, reliability_figure
+    from .labels import read_image_labels, read_session_labels
+
+    if (args.log is None) == (args.images is None):
+        print("affectedge evaluate: give a session LOG with --labels FILE, or --images FILE (image,label)", file=sys.stderr)
+        return 2
+    if args.log is not None:
+        if args.labels is None:
+            print("affectedge evaluate: a session log needs --labels FILE (start,end,label or t,label)", file=sys.stderr)
+            return 2
+        (data,) = read_logs([args.log], args.key)
+        ev = evaluate_log(data, read_session_labels(args.labels))
+    else:
+        from ..config import load_config
+        from ..perception.face import FaceConfig, load_face_path
+
+        face = load_config(args.config).perception.face if args.config else FaceConfig()
+        ev = evaluate_images(read_image_labels(args.images), load_face_path(face), str(args.images))
+    print(format_text(ev))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "evaluation.json").write_text(ev.to_json() + "\n", encoding="utf-8")
+        fig = reliability_figure(ev)
+        fig.savefig(args.out / "reliability.png", dpi=110)
+        print(f"wrote {args.out / 'evaluation.json'}\n      {args.out / 'reliability.png'}")
     return 0
 
 
@@ -87,6 +122,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--out", type=Path, default=Path("out/review"), help="folder for report.html, report.pdf and report-first-page.png (default: out/review)")
     r.add_argument("--timezone", default="UTC", help="time zone for clock times and days (default UTC; e.g. Europe/London)")
     r.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+    r.add_argument("--labels", type=Path, default=None, help="human labels of the session (see `affectedge evaluate`): the report adds the agreement figures")
     r.set_defaults(func=cmd_review)
 
     e = sub.add_parser("export", help="export windows, estimates, events (and summaries) to CSV or Parquet")
@@ -99,3 +135,14 @@ def add_parsers(sub) -> None:
     e.add_argument("--timezone", default="UTC", help="time zone of --from/--to without an offset (default UTC)")
     e.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default: out/export)")
     e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("evaluate", help="score a session log (or still faces) against human labels: recall, macro-F1, "
+                                        "balanced accuracy, kappa, confusion, CCC/RMSE, calibration (docs/accuracy.md)")
+    v.add_argument("log", type=Path, nargs="?", default=None, metavar="LOG", help="session log to score")
+    v.add_argument("--labels", type=Path, default=None, help="CSV of start,end,label (spans) or t,label (CALMED-style, one row per step), "
+                                                               "label a zone or an emotion, optional valence,arousal columns")
+    v.add_argument("--images", type=Path, default=None, help="CSV of image,label: score the face path on still photographs instead")
+    v.add_argument("--config", type=Path, default=None, help="with --images: a service config whose perception.face to use")
+    v.add_argument("--key", type=Path, default=None, help="key file of an encrypted log")
+    v.add_argument("--out", type=Path, default=None, help="also write evaluation.json and reliability.png here")
+    v.set_defaults(func=cmd_evaluate)

@@ -69,6 +69,7 @@ class Report:
     windows: int = 0
     episodes: list[Episode] = field(default_factory=list)
     days: list[DaySummary] = field(default_factory=list)
+    evaluations: list = field(default_factory=list)  # evaluate.Evaluation, when labels were given
 
     @property
     def problems(self) -> list[str]:
@@ -171,6 +172,30 @@ def _run_section(rep: Report, data: SessionLogData, run_id: int) -> str:
     return "".join(parts)
 
 
+def _evaluation_section(ev) -> str:
+    from .evaluate import format_text, reliability_figure
+
+    parts = [f'<section class="evaluation" data-labels="{_e(ev.labels)}" data-kind="{_e(ev.kind)}">',
+             "<h2>Agreement with the labels</h2>",
+             f'<p class="muted">{_e(ev.what)} against {_e(ev.labels)}: unlabelled windows are left out; "covered" is the '
+             "share of labelled windows with an estimate, and the other figures are over those (docs/accuracy.md).</p>",
+             '<table><tr><th>source</th><th class="num">labelled</th><th class="num">covered</th><th class="num">macro-F1 [95% CI]</th>'
+             '<th class="num">balanced accuracy [95% CI]</th><th class="num">kappa</th><th class="num">ECE</th></tr>']
+    for s in ev.scores:
+        def iv(i):
+            return "-" if i is None else f"{i.value:.3f} [{i.low:.3f}, {i.high:.3f}]"
+        parts.append(f'<tr class="score" data-source="{_e(s.source)}" data-macro-f1="{"" if s.macro_f1 is None else f"{s.macro_f1.value:.6f}"}">'
+                     f"<td>{_e(s.source)}</td><td class=\"num\">{s.labelled}</td><td class=\"num\">{s.coverage:.1%}</td>"
+                     f'<td class="num">{iv(s.macro_f1)}</td><td class="num">{iv(s.balanced_accuracy)}</td>'
+                     f'<td class="num">{"-" if s.kappa is None else f"{s.kappa:.3f}"}</td><td class="num">{"-" if s.ece is None else f"{s.ece:.3f}"}</td></tr>')
+    parts.append("</table>")
+    parts.append(f"<pre>{_e(format_text(ev))}</pre>")
+    if any(s.reliability for s in ev.scores):
+        parts.append(_img(reliability_figure(ev), "reliability of the confidence"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _tzname(rep: Report) -> str:
     return str(getattr(rep.tz, "key", None) or rep.tz.tzname(None) or "UTC")
 
@@ -203,6 +228,8 @@ def render_html(rep: Report) -> str:
     out.append("</table>")
     if len(rep.days) > 1:
         out.append(_img(days_figure(rep.days), "time in each zone, day by day"))
+    for ev in rep.evaluations:
+        out.append(_evaluation_section(ev))
     out.append("<h2>Runs</h2>")
     out.append(f'<p id="affect-scale">{_e(AFFECT_SCALE)}</p>')
     for data in rep.logs:

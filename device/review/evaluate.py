@@ -1,0 +1,260 @@
+"""`affectedge evaluate`: a session log, or still faces, scored against human labels.
+
+For a session log each window is matched with the label span holding its midpoint; windows
+without a label are left out (never counted as neutral). The fused output and each modality are
+scored on the same windows:
+
+* zone labels: the fused window's zone, and a zone from each modality's own arousal (and valence)
+  through the same thresholds (docs/zones.md);
+* emotion labels: the top label of the fused probabilities and of each modality's probabilities.
+
+A window or modality that gave no estimate is not a wrong answer about the person: it counts in
+``coverage`` (the share of labelled windows with an estimate), and the agreement figures are over
+the covered ones. With ``valence``/``arousal`` in the labels, CCC and RMSE are reported too; the
+confidence is checked against outcomes (expected calibration error and a reliability plot: the
+fused confidence for the fused output, the top probability for a modality's label).
+
+Intervals are 95 % bootstrap intervals; session windows are resampled in blocks of 5 s, since
+neighbouring 200 ms windows are not independent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..config import ZoneConfig
+from ..types import LABELS, ZONES
+from ..zones import zone_for
+from .labels import ImageLabel, LabelKind, SessionLabels
+from .log_reader import SessionLogData
+from .metrics import (
+    Interval,
+    ReliabilityBin,
+    balanced_accuracy,
+    bootstrap,
+    calibration,
+    ccc,
+    cohen_kappa,
+    confusion,
+    macro_f1,
+    recall_per_class,
+    rmse,
+)
+
+SOURCES = ("fused", "face", "voice", "physiology")
+BLOCK_S = 5.0
+
+
+@dataclass
+class Scores:
+    """The figures for one source (the fused output or one modality) against one label set."""
+
+    source: str
+    kind: LabelKind
+    labelled: int                       # labelled items
+    covered: int                        # ... of which this source gave an answer
+    classes: list[str]
+    confusion: list[list[int]] = field(default_factory=list)
+    recall: dict[str, Optional[float]] = field(default_factory=dict)
+    macro_f1: Optional[Interval] = None
+    balanced_accuracy: Optional[Interval] = None
+    kappa: Optional[float] = None
+    ece: Optional[float] = None
+    reliability: list[ReliabilityBin] = field(default_factory=list)
+    valence: Optional[dict] = None      # {"n", "ccc", "rmse"}
+    arousal: Optional[dict] = None
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.labelled if self.labelled else math.nan
+
+
+@dataclass
+class Evaluation:
+    what: str                            # the log or image list evaluated
+    labels: str
+    kind: LabelKind
+    scores: list[Scores]
+
+    def to_json(self) -> str:
+        def clean(x):
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [clean(v) for v in x]
+            return x
+        body = {"what": self.what, "labels": self.labels, "kind": self.kind,
+                "scores": [{**asdict(s), "coverage": s.coverage} for s in self.scores]}
+        return json.dumps(clean(body), indent=2)
+
+
+def _nan_to_none(x: float) -> Optional[float]:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def score(source: str, kind: LabelKind, truth: Sequence[str], predicted: Sequence[Optional[str]],
+          confidence: Sequence[Optional[float]], blocks: Optional[np.ndarray] = None) -> Scores:
+    """Classification figures of one source; ``predicted[i]`` None where it gave no answer."""
+    classes = list(ZONES if kind == "zone" else LABELS)
+    have = [i for i, p in enumerate(predicted) if p is not None]
+    s = Scores(source, kind, len(truth), len(have), classes)
+    if not have:
+        return s
+    t = [truth[i] for i in have]
+    p = [predicted[i] for i in have]
+    m = confusion(t, p, classes)
+    s.confusion = m.tolist()
+    s.recall = {c: _nan_to_none(r) for c, r in zip(classes, recall_per_class(m))}
+    b = None if blocks is None else np.asarray(blocks)[have]
+
+    def on(fn):
+        return lambda idx: fn(confusion([t[i] for i in idx], [p[i] for i in idx], classes))
+
+    f1, ba = macro_f1(m), balanced_accuracy(m)
+    s.macro_f1 = Interval(f1, *bootstrap(on(macro_f1), len(have), b))
+    s.balanced_accuracy = Interval(ba, *bootstrap(on(balanced_accuracy), len(have), b))
+    s.kappa = _nan_to_none(cohen_kappa(m))
+    conf = [confidence[i] for i in have]
+    if all(c is not None for c in conf):
+        s.ece, s.reliability = calibration(np.array(conf), np.array([a == b_ for a, b_ in zip(t, p)]))
+    return s
+
+
+def _affect(truth: list[Optional[float]], predicted: list[Optional[float]]) -> Optional[dict]:
+    pairs = [(a, b) for a, b in zip(truth, predicted) if a is not None and b is not None]
+    if not pairs:
+        return None
+    x, y = np.array(pairs).T
+    return {"n": len(pairs), "ccc": _nan_to_none(ccc(x, y)), "rmse": _nan_to_none(rmse(x, y))}
+
+
+def _top(probabilities: Optional[dict]) -> tuple[Optional[str], Optional[float]]:
+    if not probabilities:
+        return None, None
+    label = max(probabilities, key=probabilities.get)
+    return label, probabilities[label]
+
+
+def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig = ZoneConfig()) -> Evaluation:
+    """Score the fused output and each modality of every run in ``data`` against ``labels``."""
+    estimates = {(e["run_id"], e["window_seq"], e["modality"]): e for e in data.estimates}
+    rows = []  # (window, span)
+    for w in data.windows:
+        span = labels.at((w.start + w.end) / 2)
+        if span is not None:
+            rows.append((w, span))
+    blocks = np.array([hash((w.run_id, int(w.start // BLOCK_S))) for w, _ in rows])
+    scores = []
+    for source in SOURCES:
+        truth, predicted, conf, va_t, va_p, ar_t, ar_p = [], [], [], [], [], [], []
+        for w, span in rows:
+            if source == "fused":
+                ok = w.status == "ok"
+                valence, arousal = (w.valence, w.arousal) if ok else (None, None)
+                if labels.kind == "zone":
+                    answer, c = w.zone, w.confidence
+                else:
+                    answer, _ = _top(w.record.get("probabilities")) if ok else (None, None)
+                    c = w.confidence
+            else:
+                e = estimates.get((w.run_id, w.seq, source))
+                if e is None:
+                    answer = c = valence = arousal = None
+                else:
+                    valence, arousal = e.get("valence"), e.get("arousal")
+                    if labels.kind == "zone":
+                        answer, c = zone_for(valence, arousal, zones), e.get("quality")
+                    else:
+                        answer, c = _top(e.get("probabilities"))
+            va_t.append(span.valence)
+            va_p.append(valence)
+            ar_t.append(span.arousal)
+            ar_p.append(arousal)
+            if span.label is not None:
+                truth.append(span.label)
+                predicted.append(answer)
+                conf.append(c if answer is not None else None)
+        label_blocks = np.array([b for b, (_, s) in zip(blocks, rows) if s.label is not None])
+        s = score(source, labels.kind, truth, predicted, conf, label_blocks)
+        s.valence, s.arousal = _affect(va_t, va_p), _affect(ar_t, ar_p)
+        scores.append(s)
+    return Evaluation(str(data.path), str(labels.path), labels.kind, scores)
+
+
+def evaluate_images(items: Sequence[ImageLabel], face_path, what: str) -> Evaluation:
+    """The face path on still photographs (one face each, chosen by the configured policy)."""
+    import cv2
+
+    truth, predicted, conf = [], [], []
+    for item in items:
+        image = cv2.imread(str(item.image), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"{item.image}: OpenCV cannot read this image")
+        obs = face_path.process(image)
+        truth.append(item.label)
+        if obs is None:
+            predicted.append(None)
+            conf.append(None)
+        else:
+            i = int(np.argmax(obs.probabilities))
+            predicted.append(LABELS[i])
+            conf.append(float(obs.probabilities[i]))
+    return Evaluation(what, what, "emotion", [score("face", "emotion", truth, predicted, conf)])
+
+
+def format_text(ev: Evaluation) -> str:
+    """The figures as a plain-text table, as `affectedge evaluate` prints them."""
+    def iv(i: Optional[Interval]) -> str:
+        return "-" if i is None else f"{i.value:.3f} [{i.low:.3f}, {i.high:.3f}]"
+
+    lines = [f"evaluated {ev.what} against {ev.labels} ({ev.kind} labels)",
+             f"{'source':<11}{'labelled':>9}{'covered':>9}  {'macro-F1 [95% CI]':<26}{'balanced acc. [95% CI]':<26}{'kappa':>7}{'ECE':>7}"]
+    for s in ev.scores:
+        lines.append(f"{s.source:<11}{s.labelled:>9}{s.coverage:>9.1%}  {iv(s.macro_f1):<26}{iv(s.balanced_accuracy):<26}"
+                     f"{'-' if s.kappa is None else f'{s.kappa:.3f}':>7}{'-' if s.ece is None else f'{s.ece:.3f}':>7}")
+    for s in ev.scores:
+        if not s.confusion:
+            continue
+        lines.append(f"\n{s.source}: recall per class, and the confusion matrix (rows: label, columns: predicted)")
+        lines.append("  " + "  ".join(f"{c}={'-' if s.recall[c] is None else f'{s.recall[c]:.2f}'}" for c in s.classes))
+        width = max(len(c) for c in s.classes) + 1
+        lines.append(" " * (width + 2) + "".join(f"{c[:6]:>7}" for c in s.classes))
+        for c, row in zip(s.classes, s.confusion):
+            lines.append(f"  {c:<{width}}" + "".join(f"{v:>7}" for v in row))
+        for name in ("valence", "arousal"):
+            a = getattr(s, name)
+            if a is not None:
+                lines.append(f"  {name}: CCC {a['ccc'] if a['ccc'] is None else round(a['ccc'], 3)}, "
+                             f"RMSE {a['rmse'] if a['rmse'] is None else round(a['rmse'], 3)} over {a['n']} windows")
+    return "\n".join(lines)
+
+
+def reliability_figure(ev: Evaluation):
+    """One reliability diagram per source that has a confidence: accuracy against mean confidence per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [s for s in ev.scores if s.reliability]
+    fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(3.2 * max(len(shown), 1), 3.4), squeeze=False)
+    for ax, s in zip(axes[0], shown):
+        bins = [b for b in s.reliability if b.count]
+        ax.plot([0, 1], [0, 1], color="#9ca3af", linewidth=1, linestyle="--")
+        ax.bar([(b.low + b.high) / 2 for b in bins], [b.accuracy for b in bins], width=0.09, color="#2f6fd0", alpha=0.8)
+        ax.plot([b.confidence for b in bins], [b.accuracy for b in bins], "o", color="#1f2937", markersize=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{s.source}: ECE {s.ece:.3f}", fontsize=9)
+        ax.set_xlabel("confidence", fontsize=8)
+        ax.set_ylabel("share right", fontsize=8)
+    fig.tight_layout()
+    return fig
