@@ -20,7 +20,7 @@ from affectedge.inference import load_model  # noqa: E402
 from affectedge.inference.manifest import bundled_manifest_path, parse_manifest  # noqa: E402
 from affectedge.inference.onnx import choose_providers  # noqa: E402
 from affectedge.perception.blazeface import ANCHORS, LEFT_EYE, RIGHT_EYE  # noqa: E402
-from affectedge.perception.expression import CIRCUMPLEX, to_label_order, valence_arousal  # noqa: E402
+from affectedge.perception.expression import CIRCUMPLEX, valence_arousal  # noqa: E402
 from affectedge.perception.face import FaceAnalyser, FaceConfig, FacePath, load_face_path  # noqa: E402
 from affectedge.types import LABELS, VideoFrame  # noqa: E402
 from affectedge_tools.face_data import GROUP_FACE_CENTRES, faces_found, non_face_images  # noqa: E402
@@ -164,9 +164,10 @@ def test_alignment_undoes_head_roll(path, photos):
     assert LABELS[int(np.argmax(tilted.probabilities))] == "neutral"
 
 
-def test_label_mapping_and_circumplex():
+def test_label_mapping_and_circumplex(path):
     fer = np.array([0.1, 0.0, 0.0, 0.7, 0.0, 0.2, 0.0])  # angry, disgust, fear, happy, sad, surprise, neutral
-    p = to_label_order(fer)
+    p, va = path.spec.read(fer)  # the bundled FER model's manifest section
+    assert va is None  # FER gives no valence/arousal: the circumplex does
     assert p[LABELS.index("happy")] == pytest.approx(0.7)
     assert p[LABELS.index("surprised")] == pytest.approx(0.2)
     assert p[LABELS.index("angry")] == pytest.approx(0.1)
@@ -479,3 +480,99 @@ def test_demo_session_video_runs_through_the_face_path(demo_session, tmp_path):
     for start, end in spans["no_face.mp4"]:
         assert share(start + 0.2, end - 0.2) == 0.0
     assert stats.modality_windows["face"] > 0.4 * stats.windows
+
+
+# ------------------------------------------------------------------ the expression model slot
+
+
+def _derived_rgb_va_model(tmp_path: Path) -> Path:
+    """A real ONNX model described differently from the bundled one: the bundled FER graph behind an
+    NCHW RGB [0, 1] input (luminance by a 1x1 convolution, then [-1, 1]), with valence and arousal
+    outputs appended (half the circumplex point of its probabilities, so a test can tell them
+    from the face path's own mapping)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from affectedge.perception.expression import CLASS_NAMES
+
+    m = onnx.load(str(bundled_manifest_path().parent / "fer_mini_xception_int8.onnx"))
+    g = m.graph
+    fer_classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    va = np.array([CIRCUMPLEX[CLASS_NAMES[c]] for c in fer_classes], np.float32) * 0.5
+    g.initializer.extend([
+        numpy_helper.from_array(np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 3, 1, 1), "lum"),
+        numpy_helper.from_array(np.array(2.0, np.float32), "two"), numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(va, "va_w"),
+    ])
+    head = [helper.make_node("Conv", ["rgb", "lum"], ["grey"]), helper.make_node("Mul", ["grey", "two"], ["grey2"]),
+            helper.make_node("Sub", ["grey2", "one"], ["grey_pm1"]), helper.make_node("Transpose", ["grey_pm1"], ["x"], perm=[0, 2, 3, 1])]
+    tail = [helper.make_node("MatMul", ["Identity", "va_w"], ["va"]), helper.make_node("Concat", ["Identity", "va"], ["scores"], axis=1)]
+    nodes = head + list(g.node) + tail
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.input[:]
+    g.input.append(helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [1, 3, 64, 64]))
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 9]))
+    out = tmp_path / "fer_rgb_va.onnx"
+    onnx.save(m, str(out))
+    return out
+
+
+def test_another_expression_model_plugs_in_with_a_manifest_and_no_code(photos, path, tmp_path):
+    import hashlib
+
+    import yaml
+
+    manifest = copy_models(tmp_path)
+    model = _derived_rgb_va_model(tmp_path)
+    doc = yaml.safe_load(manifest.read_text())
+    doc["models"]["fer_rgb_va"] = {
+        "description": "the bundled FER model behind an NCHW RGB input, with valence/arousal outputs (test)",
+        "licence": "MIT",
+        "files": {"onnx": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}},
+        "inputs": [{"name": "rgb", "shape": [1, 3, 64, 64], "dtype": "float32"}],
+        "outputs": [{"name": "scores", "shape": [1, 9], "dtype": "float32"}],
+        "expression": {
+            "size": 64, "colour": "rgb", "layout": "nchw", "normalise": {"mean": [0, 0, 0], "std": [1, 1, 1]},
+            "crop": {"scale": 1.2, "shift_up": 0.13},
+            "classes": ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"],  # AffectNet-style names
+            "scores": "probabilities", "valence_index": 7, "arousal_index": 8,
+        },
+    }
+    manifest.write_text(yaml.safe_dump(doc))
+    plugged = load_face_path(FaceConfig(backend="onnx", manifest=manifest, expression_model="fer_rgb_va"))
+    assert plugged.spec.gives_valence_arousal and plugged.spec.layout == "nchw"
+    for name in ("astronaut", "happy_open", "surprise", "grace_hopper"):
+        ours, theirs = path.process(photos[name]), plugged.process(photos[name])
+        np.testing.assert_allclose(theirs.probabilities, ours.probabilities, atol=0.08)  # RGB->grey in the graph
+        assert LABELS[int(np.argmax(theirs.probabilities))] == LABELS[int(np.argmax(ours.probabilities))]
+        # The model's own valence/arousal are used, not the circumplex mapping of the path.
+        v, a = valence_arousal(theirs.probabilities)
+        assert (theirs.valence, theirs.arousal) == pytest.approx((0.5 * v, 0.5 * a), abs=1e-4)
+    analyser = FaceAnalyser(FaceConfig(), path=plugged)
+    analyser.push(VideoFrame(0.0, photos["astronaut"], "camera", 0))
+    e = analyser.estimate(0.0, 0.2)
+    v, a = valence_arousal(np.array(e.probabilities))
+    assert (e.valence, e.arousal) == pytest.approx((0.5 * v, 0.5 * a), abs=1e-3)
+    assert "the model's own valence and arousal" in analyser.describe()
+
+
+def test_an_expression_section_that_does_not_fit_the_model_is_refused_naming_it(tmp_path):
+    import yaml
+
+    manifest = copy_models(tmp_path)
+    doc = yaml.safe_load(manifest.read_text())
+    section = doc["models"]["fer_mini_xception"]["expression"]
+    section["size"] = 48
+    manifest.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=r"fer_mini_xception_int8.tflite: the expression section describes a \(1, 48, 48, 1\) input"):
+        load_face_path(FaceConfig(manifest=manifest))
+    section.update(size=64, classes=["angry", "disgust", "fear", "happy", "sad", "surprise", "bored"])
+    manifest.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=r"models.fer_mini_xception: expression section: classes \['bored'\] have no counterpart"):
+        load_face_path(FaceConfig(manifest=manifest))
+    del doc["models"]["fer_mini_xception"]["expression"]
+    manifest.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ModelError, match=r"models.fer_mini_xception: no 'expression' section"):
+        load_face_path(FaceConfig(manifest=manifest))

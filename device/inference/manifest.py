@@ -7,7 +7,7 @@ equal, and (after loading) input/output shapes equal. Any mismatch is a ModelErr
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -42,6 +42,10 @@ class ModelSpec:
     outputs: tuple[TensorSpec, ...]
     labels: tuple[str, ...] = ()
     preprocessing: str = ""
+    # A model's task-specific description, read by the stage that runs it (e.g. the face path's
+    # ``expression`` section: input size, colour, normalisation, crop, classes, valence/arousal).
+    sections: dict = field(default_factory=dict, compare=False, hash=False)
+    manifest: Optional[Path] = None
 
     def verify_file(self) -> bytes:
         """The file's bytes after checking existence and sha256 (ModelError naming the file otherwise)."""
@@ -100,6 +104,8 @@ def parse_manifest(path: Path) -> Manifest:
                     outputs=outputs,
                     labels=tuple(entry.get("labels") or ()),
                     preprocessing=str(entry.get("preprocessing", "")),
+                    sections={k: v for k, v in entry.items() if k == "expression"},
+                    manifest=path,
                 )
                 for fmt, f in entry["files"].items()
             }
@@ -113,14 +119,21 @@ def bundled_manifest_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _cached(path: Path) -> Manifest:
+def _cached(path: Path, mtime_ns: int, size: int) -> Manifest:
+    # Keyed by the file's modification time and size too: a manifest edited while the service runs
+    # (then reloaded with SIGHUP) is read again, never served stale.
     return parse_manifest(path)
 
 
 def model_spec(key: str, fmt: str, manifest_path: Optional[Path] = None) -> ModelSpec:
     """The spec of model ``key`` in file format ``fmt`` from a manifest (the bundled one by default)."""
     path = Path(manifest_path) if manifest_path is not None else bundled_manifest_path()
-    manifest = _cached(path.resolve())
+    resolved = path.resolve()
+    try:
+        st = resolved.stat()
+    except OSError:
+        raise ModelError(f"{path}: model manifest not found") from None
+    manifest = _cached(resolved, st.st_mtime_ns, st.st_size)
     if key not in manifest:
         raise ModelError(f"{path}: no model {key!r} (models: {', '.join(sorted(manifest))})")
     formats = manifest[key]

