@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_review_parsers(sub)
 
+    from .offline.cli import add_parsers as add_analyse_parsers
+
+    add_analyse_parsers(sub)
+
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)
     g.set_defaults(func=_cmd_config_reference)

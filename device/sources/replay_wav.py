@@ -73,6 +73,8 @@ def read_wav(path) -> tuple[np.ndarray, int]:
                 raise SourceError(f"{path}: data chunk at byte {pos} comes before any fmt chunk")
             return _decode(path, fmt, data[body:body + size])
         pos = body + size + (size & 1)  # chunks are padded to an even length
+    if pos < len(data):
+        raise SourceError(f"{path}: chunk header at byte {pos} is truncated ({len(data) - pos} of 8 bytes)")
     raise SourceError(f"{path}: no data chunk (file ends at byte {len(data)})" if fmt else f"{path}: no fmt chunk (file ends at byte {len(data)})")
 
 
