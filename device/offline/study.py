@@ -159,9 +159,10 @@ def _execute(todo: list[SessionFiles], out: Path, config: Optional[str], workers
         for s in todo:
             yield _run_one(s, out / s.name, config)
         return
-    # spawn: each worker starts clean (no inherited runtime threads or locks); one session per
-    # task keeps a worker's memory to one session's.
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+    # spawn: each worker starts clean (no inherited runtime threads or locks). A worker runs one
+    # session at a time and keeps its imports between sessions (re-importing the runtimes cost a
+    # second or two per session, as much as a short session's analysis).
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_run_one, s, out / s.name, config) for s in todo]
         for f in as_completed(futures):
             yield f.result()
