@@ -25,7 +25,7 @@ def cmd_analyse(args) -> int:
             print(f"dataset: {result.dataset} (Parquet, partitioned by session)")
         return 1 if result.failed else 0
     files = SessionFiles(args.name, args.video, args.audio, tuple(args.physiology or ()),
-                         args.video_start, args.audio_start, args.physiology_start)
+                         args.video_start, args.audio_start, args.physiology_start, args.physiology_format)
     r = analyse_session(files, args.out, args.config, report=args.report)
     print(f"{r.windows} windows in {r.seconds:.1f} s\nwrote {r.log}\n      {r.out / 'windows.parquet'}"
           + (f"\n      {r.out / 'report.html'}\n      {r.out / 'report.pdf'}" if args.report else ""))
@@ -36,7 +36,9 @@ def add_parsers(sub) -> None:
     a = sub.add_parser("analyse", help="run the device's analysers over your own recordings: one session, or a whole study (docs/analyse.md)")
     a.add_argument("--video", type=Path, default=None, help="video file (its audio track is used when no --audio is given)")
     a.add_argument("--audio", type=Path, default=None, help="WAV file")
-    a.add_argument("--physiology", type=Path, action="append", default=None, help="physiology CSV (t,kind,value); repeat for several")
+    a.add_argument("--physiology", type=Path, action="append", default=None, help="physiology file (see --physiology-format); repeat for several")
+    a.add_argument("--physiology-format", choices=("affectedge", "rr_text", "e4"), default="affectedge",
+                   help="affectedge: t,kind,value CSV; rr_text: RR intervals one per line (Polar/Kubios); e4: an Empatica E4 export folder")
     a.add_argument("--video-start", type=float, default=0.0, metavar="S", help="where the video starts on the session clock (s)")
     a.add_argument("--audio-start", type=float, default=0.0, metavar="S", help="where the audio starts on the session clock (s)")
     a.add_argument("--physiology-start", type=float, default=0.0, metavar="S", help="offset added to the physiology times (s)")

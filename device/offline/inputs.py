@@ -32,12 +32,13 @@ class SessionFiles:
     video_start_s: float = 0.0
     audio_start_s: float = 0.0
     physiology_start_s: float = 0.0
+    physiology_format: str = "affectedge"  # a key of sources/physio_formats.READERS
 
     def __post_init__(self) -> None:
         if self.video is None and self.audio is None and not self.physiology:
             raise SourceError(f"session {self.name!r}: give a video, an audio file or physiology files")
         for p in [self.video, self.audio, *self.physiology]:
-            if p is not None and not Path(p).is_file():
+            if p is not None and not (Path(p).is_file() or (p in self.physiology and Path(p).is_dir())):
                 raise SourceError(f"session {self.name!r}: {p} not found")
 
 
@@ -96,8 +97,8 @@ def session_config(files: SessionFiles, out: Path, config: Optional[AppConfig | 
     if audio is not None:
         sources["microphone"] = {"backend": "replay_wav", "path": str(Path(audio).resolve()), "start_s": audio_start}
     if files.physiology:
-        sources["physiology"] = [{"backend": "replay_csv", "path": str(Path(p).resolve()), "start_s": files.physiology_start_s}
-                                 for p in files.physiology]
+        sources["physiology"] = [{"backend": "replay_csv", "path": str(Path(p).resolve()), "format": files.physiology_format,
+                                  "start_s": files.physiology_start_s} for p in files.physiology]
     data.update(sources=sources, log={"sqlite": str(out / "session.sqlite"), "console": False}, run={"pace": "fast"})
     data["device"] = {**data.get("device", {}), "id": data.get("device", {}).get("id") or "affectedge-analyse"}
     return AppConfig.model_validate(data)

@@ -1,8 +1,12 @@
-"""Replay of physiological samples from a CSV file: ``t,kind,value`` rows, sorted by t."""
+"""Replay of physiological samples from a file: the product's CSV or a device export (``format``).
+
+The formats are readers registered by key in physio_formats.py. A row that does not parse is
+reported as a ``malformed_sample`` event (file, line, column, reason) and dropped; a file whose
+layout is wrong is refused at open, naming the file, line and column.
+"""
 
 from __future__ import annotations
 
-import csv
 import math
 from typing import Iterator, Literal
 
@@ -12,13 +16,13 @@ from ..config_base import ConfigPath, StrictModel
 from ..errors import SourceError
 from ..types import Event, PhysioSample
 from .base import SourceBackend
-
-KINDS = ("hr", "rr", "eda", "contact")
+from .physio_formats import READERS, Malformed
 
 
 class ReplayCsvConfig(StrictModel):
-    backend: Literal["replay_csv"] = Field(description="Replay physiological samples from a CSV file.")
-    path: ConfigPath = Field(description="CSV with a header `t,kind,value` (t in seconds; kind hr|rr|eda|contact).")
+    backend: Literal["replay_csv"] = Field(description="Replay physiological samples from a file.")
+    path: ConfigPath = Field(description="The file: with format `affectedge` a CSV with a header `t,kind,value` (t in seconds; kind hr|rr|eda|contact); with `rr_text` RR intervals one per line (Polar/Kubios); with `e4` an Empatica E4 export folder or a file in it.")
+    format: Literal["affectedge", "rr_text", "e4"] = Field("affectedge", description="The file's format (device/sources/physio_formats.py).")
     start_s: float = Field(0.0, ge=0, description="Offset added to every t, in seconds.")
 
 
@@ -30,39 +34,28 @@ class ReplayCsvSource:
         self.name = name
 
     def open(self) -> None:
-        if not self.config.path.is_file():
-            raise SourceError(f"{self.config.path}: physiology CSV not found")
-        with self.config.path.open(newline="") as f:
-            header = next(csv.reader(f), None)
-        if header is None or [h.strip() for h in header[:3]] != ["t", "kind", "value"]:
-            raise SourceError(f"{self.config.path}:1: expected the header t,kind,value, got {header}")
+        path = self.config.path
+        if not (path.is_file() or (self.config.format == "e4" and path.is_dir())):
+            raise SourceError(f"{path}: physiology file not found")
+        next(iter(READERS[self.config.format](path)), None)  # a wrong layout is refused now, naming the line
 
     def samples(self) -> Iterator[PhysioSample | Event]:
         off = self.config.start_s
         path = self.config.path
         last_t = -math.inf
         up = False
-        with path.open(newline="") as f:
-            reader = csv.reader(f)
-            next(reader)
-            for lineno, row in enumerate(reader, start=2):
-                try:
-                    t, kind, value = float(row[0]) + off, row[1].strip(), float(row[2])
-                    if kind not in KINDS:
-                        raise ValueError(f"unknown kind {kind!r}")
-                    if not (math.isfinite(t) and math.isfinite(value)):
-                        raise ValueError("non-finite number")
-                    if t < last_t:
-                        raise ValueError(f"t={t} goes back in time (previous {last_t})")
-                except (ValueError, IndexError) as exc:
-                    yield Event(max(last_t, off), "malformed_sample", self.name,
-                                {"file": path.name, "line": lineno, "reason": str(exc)})
-                    continue
-                if not up:
-                    yield Event(t, "source_up", self.name, {"file": path.name})
-                    up = True
-                last_t = t
-                yield PhysioSample(t, kind, value, self.name)
+        for row in READERS[self.config.format](path):
+            if isinstance(row, Malformed):
+                yield Event(max(last_t, off), "malformed_sample", self.name,
+                            {"file": row.file or path.name, "line": row.line, "column": row.column, "reason": row.reason})
+                continue
+            t, kind, value, _ = row
+            t += off
+            if not up:
+                yield Event(t, "source_up", self.name, {"file": path.name})
+                up = True
+            last_t = t
+            yield PhysioSample(t, kind, value, self.name)
         if up:
             yield Event(last_t, "recording_ended", self.name, {"file": path.name})
 

@@ -1,0 +1,174 @@
+"""Physiology file formats, each one small reader registered by key (``replay_csv``'s ``format``).
+
+A reader turns a file (or an export folder) into samples ``(t, kind, value, line)`` in time order,
+t in seconds from the recording's start. A row that does not parse is yielded as a
+``Malformed(line, column, reason)`` (the source counts it and drops it); a file whose layout is
+wrong raises a SourceError naming the file, line and column.
+
+* ``affectedge``: the product's CSV, header ``t,kind,value`` (kind hr|rr|eda|contact).
+* ``rr_text``: RR intervals one per line, as Polar and Kubios export them: milliseconds (or
+  seconds, told apart by size), optionally after header lines and with an index column before the
+  value (pandas' CSV layout, e.g. systole's rr.txt). Each interval is stamped at the beat that
+  ends it, counting from the first beat.
+* ``e4``: an Empatica E4 export folder (or any file in it): EDA.csv and HR.csv (first row the
+  start as UNIX time, second row the rate in Hz, then one value per row), IBI.csv (first row the
+  start and "IBI", then ``seconds since start, interval``). Times are relative to the earliest start.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Union
+
+from ..errors import SourceError
+
+KINDS = ("hr", "rr", "eda", "contact")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    line: int
+    column: str
+    reason: str
+    file: str = ""  # set by readers of several files (an E4 folder)
+
+
+Row = tuple[float, str, float, int]  # t, kind, value, line
+Reader = Callable[[Path], Iterator[Union[Row, Malformed]]]
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"{text!r} is not a finite number")
+    return v
+
+
+def read_affectedge_csv(path: Path) -> Iterator[Union[Row, Malformed]]:
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:3]] != ["t", "kind", "value"]:
+            raise SourceError(f"{path}:1: expected the header t,kind,value, got {header}")
+        last_t = -math.inf
+        for lineno, row in enumerate(reader, start=2):
+            column = "t"
+            try:
+                t = _finite(row[0])
+                column = "kind"
+                kind = row[1].strip()
+                if kind not in KINDS:
+                    raise ValueError(f"unknown kind {kind!r}")
+                column = "value"
+                value = _finite(row[2])
+                column = "t"
+                if t < last_t:
+                    raise ValueError(f"t={t} goes back in time (previous {last_t})")
+            except (ValueError, IndexError) as exc:
+                yield Malformed(lineno, column, str(exc) if not isinstance(exc, IndexError) else "missing column")
+                continue
+            last_t = t
+            yield t, kind, value, lineno
+
+
+def read_rr_text(path: Path) -> Iterator[Union[Row, Malformed]]:
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    values: list[tuple[float, int]] = []
+    for lineno, line in enumerate(lines, start=1):
+        fields = [f for f in line.replace(";", ",").replace("\t", ",").split(",")]
+        text = fields[-1].strip() if fields else ""
+        if not text:
+            continue
+        try:
+            values.append((_finite(text), lineno))
+        except ValueError:
+            if values:  # a header only comes first
+                yield Malformed(lineno, f"column {len(fields)}", f"{text!r} is not a number")
+    if not values:
+        raise SourceError(f"{path}:1: no RR interval found (one number per line, in ms or s)")
+    # Milliseconds or seconds: human RR intervals are 0.25-2.5 s, i.e. 250-2500 ms.
+    scale = 0.001 if sorted(v for v, _ in values)[len(values) // 2] > 10 else 1.0
+    t = 0.0
+    for v, lineno in values:
+        rr = v * scale
+        if rr <= 0:
+            yield Malformed(lineno, "interval", f"{v} is not a positive interval")
+            continue
+        t += rr
+        yield t, "rr", rr, lineno
+
+
+def _e4_signal(path: Path, kind: str) -> tuple[float, Iterator[Union[Row, Malformed]]]:
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    if len(lines) < 2:
+        raise SourceError(f"{path}:{len(lines) + 1}: an E4 file starts with the start time and the rate (2 rows)")
+    try:
+        start = _finite(lines[0].split(",")[0])
+    except ValueError:
+        raise SourceError(f"{path}:1: column 1: the start time (UNIX seconds) is {lines[0].split(',')[0]!r}") from None
+    try:
+        rate = _finite(lines[1].split(",")[0])
+        if rate <= 0:
+            raise ValueError
+    except ValueError:
+        raise SourceError(f"{path}:2: column 1: the sample rate (Hz) is {lines[1].split(',')[0]!r}") from None
+
+    def rows() -> Iterator[Union[Row, Malformed]]:
+        for i, line in enumerate(lines[2:]):
+            lineno = i + 3
+            try:
+                yield i / rate, kind, _finite(line.split(",")[0]), lineno
+            except ValueError as exc:
+                yield Malformed(lineno, "column 1", str(exc))
+    return start, rows()
+
+
+def _e4_ibi(path: Path) -> tuple[float, Iterator[Union[Row, Malformed]]]:
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    head = lines[0].split(",") if lines else []
+    try:
+        start = _finite(head[0])
+    except (ValueError, IndexError):
+        raise SourceError(f"{path}:1: column 1: the start time (UNIX seconds) is {head[0] if head else ''!r}") from None
+
+    def rows() -> Iterator[Union[Row, Malformed]]:
+        for i, line in enumerate(lines[1:]):
+            lineno = i + 2
+            f = line.split(",")
+            try:
+                yield _finite(f[0]), "rr", _finite(f[1]), lineno
+            except (ValueError, IndexError) as exc:
+                yield Malformed(lineno, "column 1" if not f or not f[0].strip() else "column 2", str(exc) or "missing column")
+    return start, rows()
+
+
+def _named(rows: Iterator[Union[Row, Malformed]], file: str) -> Iterator[Union[Row, Malformed]]:
+    for r in rows:
+        yield Malformed(r.line, r.column, r.reason, file) if isinstance(r, Malformed) else r
+
+
+def read_e4(path: Path) -> Iterator[Union[Row, Malformed]]:
+    folder = path if path.is_dir() else path.parent
+    parts = []
+    for name, kind in (("EDA.csv", "eda"), ("HR.csv", "hr"), ("IBI.csv", None)):
+        if (folder / name).is_file():
+            start, it = _e4_signal(folder / name, kind) if kind else _e4_ibi(folder / name)
+            parts.append((start, _named(it, name)))
+    if not parts:
+        raise SourceError(f"{folder}: no EDA.csv, HR.csv or IBI.csv (an Empatica E4 export folder)")
+    t0 = min(start for start, _ in parts)
+    rows: list[Row] = []
+    for start, it in parts:
+        for r in it:
+            if isinstance(r, Malformed):
+                yield r
+            else:
+                rows.append((r[0] + start - t0, r[1], r[2], r[3]))
+    rows.sort(key=lambda r: r[0])
+    yield from rows
+
+
+READERS: dict[str, Reader] = {"affectedge": read_affectedge_csv, "rr_text": read_rr_text, "e4": read_e4}
