@@ -107,7 +107,7 @@ def test_malformed_rows_are_counted_with_file_line_and_column_and_wrong_layouts_
     (tmp_path / "bad.csv").write_text("time,type,v\n")
     with pytest.raises(SourceError, match=r"bad.csv:1: expected the header t,kind,value"):
         replay(tmp_path / "bad.csv", "affectedge")
-    assert set(READERS) == {"affectedge", "rr_text", "e4"}
+    assert set(READERS) == {"affectedge", "rr_text", "e4", "edf"}
     rows = list(READERS["rr_text"](_write(tmp_path / "r.txt", "800\nabc\n810\n")))
     assert [r for r in rows if isinstance(r, Malformed)] == [Malformed(2, "column 1", "'abc' is not a number")]
     assert [r[:3] for r in rows if not isinstance(r, Malformed)] == [(0.8, "rr", 0.8), (pytest.approx(1.61), "rr", 0.81)]
@@ -116,3 +116,35 @@ def test_malformed_rows_are_counted_with_file_line_and_column_and_wrong_layouts_
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_edf_reads_skin_conductance_and_heart_rate_channels(systole_sdist, tmp_path):
+    """Real systole EDA (1000 Hz, µS) and the heart rate of its beats written as an EDF+ file with
+    pyedflib, as an acquisition system exports it; the reader gives the wristband's 4 Hz means."""
+    pyedflib = pytest.importorskip("pyedflib", reason="EDF files are read with pyedflib (edf extra)")
+    eda_1k = builder.load_systole_channel(systole_sdist, "EDA")[120_000:240_000]
+    ecg = builder.load_systole_channel(systole_sdist, "ECG")
+    beats = builder.detect_rpeaks(ecg, 1000, 120_000, 240_000) / 1000.0 - 120.0
+    hr_1hz = np.interp(np.arange(120) + 0.5, beats[1:], 60.0 / np.diff(beats))  # beat-to-beat rate at 1 Hz
+    path = tmp_path / "recording.edf"
+    writer = pyedflib.EdfWriter(str(path), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders([
+        {"label": "EDA", "dimension": "uS", "sample_frequency": 1000, "physical_min": 0.0, "physical_max": 30.0,
+         "digital_min": -32768, "digital_max": 32767},
+        {"label": "HR", "dimension": "bpm", "sample_frequency": 1, "physical_min": 0.0, "physical_max": 250.0,
+         "digital_min": -32768, "digital_max": 32767},
+        {"label": "Resp", "dimension": "mV", "sample_frequency": 1, "physical_min": -1.0, "physical_max": 1.0,
+         "digital_min": -32768, "digital_max": 32767},
+    ])
+    writer.writeSamples([eda_1k, hr_1hz, np.zeros(120)])
+    writer.close()
+    samples, events = replay(path, "edf")
+    eda = [s for s in samples if s.kind == "eda"]
+    hr = [s for s in samples if s.kind == "hr"]
+    np.testing.assert_allclose([s.value for s in eda], eda_1k.reshape(-1, 250).mean(axis=1), atol=30.0 / 65535 * 2)
+    np.testing.assert_allclose([s.t for s in eda], np.arange(480) / 4.0)
+    np.testing.assert_allclose([s.value for s in hr], hr_1hz, atol=250.0 / 65535 * 2)
+    assert [e.kind for e in events] == ["source_up", "recording_ended"]
+    generator = Path(pyedflib.__file__).parent / "data" / "test_generator.edf"
+    with pytest.raises(SourceError, match=r"test_generator.edf: no EDA .* or HR .* signal among \['squarewave'"):
+        replay(generator, "edf")

@@ -37,8 +37,9 @@ def add_parsers(sub) -> None:
     a.add_argument("--video", type=Path, default=None, help="video file (its audio track is used when no --audio is given)")
     a.add_argument("--audio", type=Path, default=None, help="WAV file")
     a.add_argument("--physiology", type=Path, action="append", default=None, help="physiology file (see --physiology-format); repeat for several")
-    a.add_argument("--physiology-format", choices=("affectedge", "rr_text", "e4"), default="affectedge",
-                   help="affectedge: t,kind,value CSV; rr_text: RR intervals one per line (Polar/Kubios); e4: an Empatica E4 export folder")
+    a.add_argument("--physiology-format", choices=("affectedge", "rr_text", "e4", "edf"), default="affectedge",
+                   help="affectedge: t,kind,value CSV; rr_text: RR intervals one per line (Polar/Kubios); e4: an Empatica E4 export folder; "
+                        "edf: EDF/EDF+/BDF with EDA and HR channels")
     a.add_argument("--video-start", type=float, default=0.0, metavar="S", help="where the video starts on the session clock (s)")
     a.add_argument("--audio-start", type=float, default=0.0, metavar="S", help="where the audio starts on the session clock (s)")
     a.add_argument("--physiology-start", type=float, default=0.0, metavar="S", help="offset added to the physiology times (s)")

@@ -13,6 +13,10 @@ wrong raises a SourceError naming the file, line and column.
 * ``e4``: an Empatica E4 export folder (or any file in it): EDA.csv and HR.csv (first row the
   start as UNIX time, second row the rate in Hz, then one value per row), IBI.csv (first row the
   start and "IBI", then ``seconds since start, interval``). Times are relative to the earliest start.
+* ``edf``: EDF/EDF+ (and BDF) through pyedflib (the ``edf`` extra): a skin-conductance channel
+  (label EDA, GSR or SC; unit uS/µS, or nS/mS scaled) as EDA at 4 Hz (means over 250 ms, as a
+  wristband's ADC delivers it), a heart-rate channel (label HR, unit bpm) as HR at 1 Hz. Other
+  channels (raw ECG, PPG) are not read: the device path takes beats, not waveforms.
 """
 
 from __future__ import annotations
@@ -171,4 +175,49 @@ def read_e4(path: Path) -> Iterator[Union[Row, Malformed]]:
     yield from rows
 
 
-READERS: dict[str, Reader] = {"affectedge": read_affectedge_csv, "rr_text": read_rr_text, "e4": read_e4}
+_EDA_LABELS = ("eda", "gsr", "sc", "skin conductance", "electrodermal")
+_EDA_UNITS = {"us": 1.0, "µs": 1.0, "μs": 1.0, "microsiemens": 1.0, "ns": 0.001, "ms": 1000.0}
+
+
+def _block_means(x, rate: float, out_hz: float):
+    import numpy as np
+
+    k = max(1, int(round(rate / out_hz)))
+    n = len(x) // k
+    return np.asarray(x[: n * k], dtype=float).reshape(n, k).mean(axis=1), k / rate
+
+
+def read_edf(path: Path) -> Iterator[Union[Row, Malformed]]:
+    from .base import require_module
+
+    pyedflib = require_module("pyedflib", "EDF physiology files", "edf")
+    try:
+        reader = pyedflib.EdfReader(str(path))
+    except OSError as exc:
+        raise SourceError(f"{path}: not a readable EDF/BDF file ({exc})") from None
+    try:
+        rows: list[Row] = []
+        labels = [s.strip() for s in reader.getSignalLabels()]
+        for ch, label in enumerate(labels):
+            low = label.lower()
+            unit = reader.getPhysicalDimension(ch).strip().lower()
+            rate = reader.getSampleFrequency(ch)
+            if any(low.startswith(p) for p in _EDA_LABELS):
+                if unit not in _EDA_UNITS:
+                    raise SourceError(f"{path}: signal {ch + 1} ({label!r}): unit {unit!r} is not a conductance (uS, nS, mS)")
+                values, step = _block_means(reader.readSignal(ch), rate, 4.0)
+                rows += [(i * step, "eda", float(v) * _EDA_UNITS[unit], ch + 1) for i, v in enumerate(values)]
+            elif low in ("hr", "heart rate", "heartrate", "pulse rate"):
+                if unit not in ("bpm", "1/min", "beats/min"):
+                    raise SourceError(f"{path}: signal {ch + 1} ({label!r}): unit {unit!r} is not beats per minute")
+                values, step = _block_means(reader.readSignal(ch), rate, 1.0)
+                rows += [(i * step, "hr", float(v), ch + 1) for i, v in enumerate(values)]
+        if not rows:
+            raise SourceError(f"{path}: no EDA (EDA/GSR/SC in uS) or HR (bpm) signal among {labels}")
+    finally:
+        reader.close()
+    rows.sort(key=lambda r: r[0])
+    yield from rows
+
+
+READERS: dict[str, Reader] = {"affectedge": read_affectedge_csv, "rr_text": read_rr_text, "e4": read_e4, "edf": read_edf}
