@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analyse_parsers(sub)
 
+    from .fleet.cli import add_parsers as add_fleet_parsers
+
+    add_fleet_parsers(sub)
+
     g = sub.add_parser("config-reference", help="print the config reference generated from the field descriptions")
     g.add_argument("--out", type=Path, default=None)
     g.set_defaults(func=_cmd_config_reference)

@@ -15,6 +15,14 @@ _TOPIC_LEVELS = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 
 class MqttTlsConfig(StrictModel):
     ca_file: ConfigPath = Field(description="PEM file of the CA that signed the broker's certificate; the broker is verified against it (and its host name).")
+    cert_file: Optional[ConfigPath] = Field(None, description="This device's client certificate (PEM), for a broker that requires one (a fleet site: `affectedge fleet provision` issues it).")
+    key_file: Optional[ConfigPath] = Field(None, description="The client certificate's private key (PEM, mode 0600).")
+
+    @model_validator(mode="after")
+    def _pair(self) -> "MqttTlsConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file come together")
+        return self
 
 
 class PublishConfig(StrictModel):

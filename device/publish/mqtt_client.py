@@ -106,7 +106,9 @@ class MqttPublisher:
         # The last will is registered before connecting: the broker publishes it if we vanish.
         client.will_set(self.topics.status, gate_status(OFFLINE).text, qos=QOS, retain=True)
         if self.config.tls is not None:
-            client.tls_set(ca_certs=str(self.config.tls.ca_file))
+            tls = self.config.tls
+            client.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file) if tls.cert_file else None,
+                           keyfile=str(tls.key_file) if tls.key_file else None)
         if self.config.username is not None:
             client.username_pw_set(self.config.username, _read_password(self.config))
         client.reconnect_delay_set(min_delay=1, max_delay=10)

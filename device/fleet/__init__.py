@@ -1,0 +1,1 @@
+"""A fleet of devices at one site: provisioning (certificates, passwords, ACL, config snippets)."""

@@ -1,0 +1,118 @@
+"""A fleet site: `affectedge fleet provision` against a real mosquitto using what it generated
+(TLS with client certificates from the site CA, mosquitto-format passwords, the ACL)."""
+
+from __future__ import annotations
+
+import ssl
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from affectedge.cli import main
+from affectedge.publish.config import PublishConfig
+from affectedge.publish.local_broker import MosquittoBroker, free_port
+from affectedge.publish.sink import PublishSink
+from publish_fixtures import fused_windows, need_mosquitto
+
+pytest.importorskip("cryptography", reason="provisioning issues certificates with cryptography (secure extra)")
+mqtt = pytest.importorskip("paho.mqtt.client", reason="the test talks MQTT with paho (mqtt extra)")
+
+
+def start_site_broker(site: Path, port: int) -> MosquittoBroker:
+    need_mosquitto()
+    conf = (site / "broker" / "mosquitto.conf").read_text().replace("listener 8883\n", f"listener {port} 127.0.0.1\n")
+    return MosquittoBroker(site / "broker" / "run", conf, port=port).start()
+
+
+def client(site: Path, user: str, port: int, cert: bool = True, password: str | None = None):
+    folder = site / ("services" if user in ("collector", "dashboard") else "devices") / user
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{time.time_ns()}")
+    c.tls_set(ca_certs=str(site / "ca" / "ca.crt"), certfile=str(folder / "client.crt") if cert else None,
+              keyfile=str(folder / "client.key") if cert else None)
+    c.username_pw_set(user, password or (folder / "password").read_text().strip())
+    return c
+
+
+def connects(c, port: int) -> bool:
+    result = []
+    c.on_connect = lambda cl, u, f, rc, p: result.append(rc.is_failure is False)
+    try:
+        c.connect("127.0.0.1", port)
+    except (ssl.SSLError, OSError):
+        return False
+    c.loop_start()
+    deadline = time.monotonic() + 5
+    while not result and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c.loop_stop()
+    c.disconnect()
+    return bool(result and result[0])
+
+
+def test_provisioned_devices_write_only_their_own_topics_and_a_rerun_breaks_nobody(tmp_path, capsys):
+    site = tmp_path / "site"
+    port = free_port()
+    assert main(["fleet", "provision", "--site", str(site), "--devices", "dev-01", "dev-02", "--broker-host", "127.0.0.1",
+                 "--port", str(port)]) == 0
+    printed = capsys.readouterr().out
+    secrets_ = [(p / "password").read_text().strip() for p in (site / "devices").iterdir()]
+    assert secrets_ and not any(s in printed for s in secrets_)  # never printed
+    for secret in [*site.glob("devices/*/client.key"), *site.glob("devices/*/password"), site / "ca" / "ca.key",
+                   site / "broker" / "passwd", site / "broker" / "acl", site / "broker" / "server.key"]:
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+    broker = start_site_broker(site, port)
+    try:
+        # The collector reads every device's summaries.
+        got = []
+        coll = client(site, "collector", port)
+        coll.on_message = lambda c, u, m: got.append(m.topic)
+        coll.connect("127.0.0.1", port)
+        coll.subscribe("affectedge/+/summary", qos=1)
+        coll.loop_start()
+        time.sleep(0.5)
+        # dev-01 publishes through the product's own publisher with the generated config snippet.
+        snippet = yaml.safe_load((site / "devices" / "dev-01" / "affectedge.yaml").read_text())["publish"]
+        folder = site / "devices" / "dev-01"
+        snippet.update(password_file=str(folder / "password"), outbox=str(tmp_path / "outbox.sqlite"),
+                       pseudonym_secret_file=str(tmp_path / "pseudonym.secret"), period_s=1.0,
+                       tls={"ca_file": str(folder / "ca.crt"), "cert_file": str(folder / "client.crt"), "key_file": str(folder / "client.key")})
+        sink = PublishSink(PublishConfig.model_validate(snippet), "dev-01", "child-1")
+        for w in fused_windows(5 * 4):
+            sink.write_window(w, ())
+        sink.close()
+        # dev-01 tries to write dev-02's topic: the ACL drops it.
+        rogue = client(site, "dev-01", port)
+        rogue.connect("127.0.0.1", port)
+        rogue.loop_start()
+        rogue.publish("affectedge/dev-02/summary", b"{}", qos=1).wait_for_publish(5)
+        rogue.loop_stop()
+        rogue.disconnect()
+        deadline = time.monotonic() + 10
+        while len(got) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        coll.loop_stop()
+        coll.disconnect()
+        assert got and set(got) == {"affectedge/dev-01/summary"}
+        assert not connects(client(site, "dev-01", port, cert=False), port)  # no client certificate: refused
+        assert not connects(client(site, "dev-01", port, password="guessed"), port)
+    finally:
+        broker.stop()
+
+    before = {p: p.read_bytes() for p in (site / "devices" / "dev-01").iterdir()}
+    old_dev2 = (site / "devices" / "dev-02" / "password").read_text().strip()
+    assert main(["fleet", "provision", "--site", str(site), "--devices", "dev-03", "--rotate", "dev-02",
+                 "--broker-host", "127.0.0.1", "--port", str(port)]) == 0
+    assert "1 added, 1 kept unchanged, 1 rotated" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in (site / "devices" / "dev-01").iterdir()} == before  # untouched
+    broker = start_site_broker(site, port)
+    try:
+        assert connects(client(site, "dev-01", port), port)  # a deployed device keeps working
+        assert connects(client(site, "dev-03", port), port)
+        assert connects(client(site, "dev-02", port), port)  # with its new credentials
+        assert not connects(client(site, "dev-02", port, password=old_dev2), port)
+    finally:
+        broker.stop()
