@@ -116,3 +116,77 @@ def test_provisioned_devices_write_only_their_own_topics_and_a_rerun_breaks_nobo
         assert not connects(client(site, "dev-02", port, password=old_dev2), port)
     finally:
         broker.stop()
+
+
+def _publish_devices(port: int, tmp_path: Path, devices: list[str], n_windows: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(device: str) -> None:
+        cfg = PublishConfig.model_validate({"host": "127.0.0.1", "port": port, "period_s": 1.0,
+                                            "outbox": str(tmp_path / f"{device}.outbox"), "pseudonym_secret_file": str(tmp_path / f"{device}.secret")})
+        sink = PublishSink(cfg, device, "child")
+        for w in fused_windows(n_windows):
+            sink.write_window(w, ())
+        sink.close()
+
+    with ThreadPoolExecutor(len(devices)) as pool:
+        list(pool.map(one, devices))
+
+
+def _collector(out: Path, port: int, client_id: str):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "affectedge", "collect", "--out", str(out), "--host", "127.0.0.1",
+                             "--port", str(port), "--client-id", client_id, "--flush-s", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_line(proc, word: str) -> None:
+    while True:
+        line = proc.stdout.readline()
+        assert line, "collector exited"
+        if word in line:
+            return
+
+
+def test_two_collectors_share_the_feed_one_is_killed_and_nothing_is_lost_or_doubled(tmp_path):
+    import json
+    import signal
+
+    import pyarrow.dataset as ds
+
+    need_mosquitto()
+    broker = MosquittoBroker(tmp_path / "broker", persistent=True).start()
+    out = tmp_path / "dataset"
+    devices = [f"dev-{i:02d}" for i in range(6)]
+    a, b = _collector(out, broker.port, "collector-a"), _collector(out, broker.port, "collector-b")
+    try:
+        _wait_line(a, "collecting")
+        _wait_line(b, "collecting")
+        _publish_devices(broker.port, tmp_path, devices[:3], 5 * 6)   # 6 s of windows each: 6 summaries
+        b.send_signal(signal.SIGKILL)                                 # one collector dies mid-run
+        b.wait()
+        _publish_devices(broker.port, tmp_path, devices[3:], 5 * 6)   # the survivor takes the rest
+        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
+        rogue.connect("127.0.0.1", broker.port)
+        rogue.loop_start()
+        rogue.publish("affectedge/dev-00/summary", b'{"schema": "affectedge.summary/1", "device": "dev-00"}', qos=1).wait_for_publish(5)
+        rogue.loop_stop()
+        rogue.disconnect()
+        b = _collector(out, broker.port, "collector-b")               # back with its persistent session
+        _wait_line(b, "collecting")
+        time.sleep(3)
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=30)[0] for p in (a, b)]
+        broker.stop()
+    table = ds.dataset(out, format="parquet", partitioning="hive",
+                       exclude_invalid_files=True).to_table(columns=["device", "seq"])
+    keys = list(zip(table.column("device").to_pylist(), table.column("seq").to_pylist()))
+    assert len(keys) == len(set(keys)), "no duplicate rows"
+    assert sorted(set(keys)) == sorted((d, s) for d in devices for s in range(1, 7)), "received = published"
+    invalid = [json.loads(line) for f in (out / "invalid").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert len(invalid) == 1 and "lacks" in invalid[0]["error"] and invalid[0]["topic"] == "affectedge/dev-00/summary"
+    assert all("received" in o for o in outputs), outputs

@@ -241,3 +241,14 @@ def test_the_end_of_a_replayed_recording_is_published_as_such_not_as_a_lost_sens
     assert s.sensors_live == ()
     payload = json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)
     assert {"kind": "recording_ended", "t": 2.0, "source": "microphone"} in payload["events"]
+
+
+def test_a_summary_queued_before_faces_in_view_existed_still_passes_the_gate():
+    (s,) = summaries_of(fused_windows(25))
+    text = summary_payload(s, device="d1", seq=1, subject=None).text
+    old = json.loads(text)
+    del old["faces_in_view"]  # as an outbox row written by the previous release
+    again = regate("summary", json.dumps(old))
+    assert "faces_in_view" not in json.loads(again.text)
+    with pytest.raises(PrivacyGateError, match="lacks confidence"):
+        regate("summary", json.dumps({k: v for k, v in old.items() if k != "confidence"}))

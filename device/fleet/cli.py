@@ -17,6 +17,28 @@ def cmd_provision(args) -> int:
     return 0
 
 
+def cmd_collect(args) -> int:
+    import signal
+
+    from .collector import Collector
+
+    password = args.password_file.read_text().splitlines()[0] if args.password_file else None
+    tls = None
+    if args.ca_file:
+        tls = {"ca_certs": str(args.ca_file), "certfile": str(args.cert_file) if args.cert_file else None,
+               "keyfile": str(args.key_file) if args.key_file else None}
+    c = Collector(args.out, args.host, args.port, args.prefix, args.group, args.client_id, args.username, password, tls,
+                  args.flush_s)
+    signal.signal(signal.SIGTERM, lambda *_: c.stop())
+    signal.signal(signal.SIGINT, lambda *_: c.stop())
+    c.start()
+    print(f"collecting {args.prefix}/+/summary from {args.host}:{args.port} (shared group {args.group}) into {args.out}", flush=True)
+    c.run()
+    s = c.stats
+    print(f"received {s.received}, written {s.written}, duplicates {s.duplicates}, invalid {s.invalid} (kept in {args.out}/invalid)", flush=True)
+    return 0
+
+
 def add_parsers(sub) -> None:
     f = sub.add_parser("fleet", help="a fleet of devices at one site: provisioning (docs/fleet.md)")
     fs = f.add_subparsers(dest="fleet_command", required=True)
@@ -28,3 +50,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--port", type=int, default=8883, help="the broker's TLS port (default 8883)")
     p.add_argument("--prefix", default="affectedge", help="topic prefix (default affectedge)")
     p.set_defaults(func=cmd_provision)
+
+    c = sub.add_parser("collect", help="every device's summaries into one Parquet dataset by device and day (MQTT 5 shared subscription)")
+    c.add_argument("--out", type=Path, required=True, help="the dataset folder (device=<id>/day=<date>/...)")
+    c.add_argument("--host", default="localhost")
+    c.add_argument("--port", type=int, default=8883)
+    c.add_argument("--prefix", default="affectedge")
+    c.add_argument("--group", default="collectors", help="shared-subscription group: collectors in one group split the load")
+    c.add_argument("--client-id", default="affectedge-collector", help="unique per collector; kept across restarts (the broker keeps its session)")
+    c.add_argument("--username", default=None)
+    c.add_argument("--password-file", type=Path, default=None)
+    c.add_argument("--ca-file", type=Path, default=None, help="TLS: the site CA")
+    c.add_argument("--cert-file", type=Path, default=None, help="TLS: this collector's client certificate")
+    c.add_argument("--key-file", type=Path, default=None)
+    c.add_argument("--flush-s", type=float, default=2.0, help="write buffered rows at least this often (seconds)")
+    c.set_defaults(func=cmd_collect)

@@ -80,6 +80,14 @@ def _validator(kind: Optional[str] = None):
     return jsonschema.Draft202012Validator(schema)
 
 
+@lru_cache(maxsize=None)
+def _required(kind: str) -> tuple[str, ...]:
+    """The fields a payload of ``kind`` must carry: the schema's ``required`` (a field added later,
+    such as ``faces_in_view``, is optional, so summaries queued before an upgrade still pass)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return tuple(schema.get("$defs", {}).get(kind, {}).get("required", WHITELIST[kind]))
+
+
 def warm_up() -> None:
     """Compile every validator now, so the first summary does not pay for it."""
     for kind in WHITELIST:
@@ -98,10 +106,10 @@ def gate(kind: str, fields: Mapping[str, Any]) -> GatedPayload:
     """The one function that builds a payload: whitelisted fields only, then the schema."""
     if kind not in WHITELIST:
         raise PrivacyGateError(f"unknown payload kind {kind!r}")
-    missing = [k for k in WHITELIST[kind] if k not in fields]
+    missing = [k for k in _required(kind) if k not in fields]
     if missing:
         raise PrivacyGateError(f"{kind} payload lacks {', '.join(missing)}")
-    payload = {k: fields[k] for k in WHITELIST[kind]}
+    payload = {k: fields[k] for k in WHITELIST[kind] if k in fields}
     _validate(kind, payload)
     return GatedPayload(kind, json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False), _TOKEN)
 
@@ -112,14 +120,15 @@ def gate_status(value: str) -> GatedPayload:
     return GatedPayload("status", value, _TOKEN)
 
 
-def regate(kind: str, text: str) -> GatedPayload:
-    """Re-check a payload read back from the outbox (a file on disk is not trusted blindly)."""
+def regate(kind: str, text: str, where: str = "in the outbox") -> GatedPayload:
+    """Re-check a payload read back from the outbox (a file on disk is not trusted blindly), or
+    received from the feed (the fleet collector): JSON, whitelisted fields only, the schema."""
     try:
         fields = json.loads(text)
     except ValueError:
-        raise PrivacyGateError(f"{kind} payload in the outbox is not JSON") from None
+        raise PrivacyGateError(f"{kind} payload {where} is not JSON") from None
     if not isinstance(fields, dict) or set(fields) - set(WHITELIST.get(kind, ())):
-        raise PrivacyGateError(f"{kind} payload in the outbox carries fields outside the whitelist")
+        raise PrivacyGateError(f"{kind} payload {where} carries fields outside the whitelist")
     return gate(kind, fields)
 
 
