@@ -190,3 +190,74 @@ def test_two_collectors_share_the_feed_one_is_killed_and_nothing_is_lost_or_doub
     invalid = [json.loads(line) for f in (out / "invalid").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert len(invalid) == 1 and "lacks" in invalid[0]["error"] and invalid[0]["topic"] == "affectedge/dev-00/summary"
     assert all("received" in o for o in outputs), outputs
+
+
+def test_a_device_behind_a_local_bridge_loses_nothing_through_both_outages(tmp_path):
+    """Two real mosquittos: the site's central broker (the provisioned config) and one on the device
+    bridged to it (the provisioned bridge config). The central broker goes away (the bridge queues
+    on the device), then the device's own broker goes away (the service's outbox queues)."""
+    import threading
+
+    import pyarrow.dataset as ds
+
+    from affectedge.fleet.collector import Collector
+
+    need_mosquitto()
+    site, central_port, local_port = tmp_path / "site", free_port(), free_port()
+    assert main(["fleet", "provision", "--site", str(site), "--devices", "dev-01", "--broker-host", "127.0.0.1",
+                 "--port", str(central_port)]) == 0
+    conf = (site / "broker" / "mosquitto.conf").read_text().replace("listener 8883\n", f"listener {central_port} 127.0.0.1\n")
+    central = MosquittoBroker(site / "broker" / "run", conf, port=central_port, persistent=True).start()
+    dev = site / "devices" / "dev-01"
+    bridge = ((dev / "mosquitto-bridge.conf").read_text()
+              .replace("/etc/affectedge/", f"{dev}/").replace("listener 1883 127.0.0.1", f"listener {local_port} 127.0.0.1")
+              .replace("persistence true\npersistence_location /var/lib/mosquitto/\n", ""))
+    local = MosquittoBroker(tmp_path / "local", bridge, port=local_port, persistent=True).start()
+    svc = site / "services" / "collector"
+    coll = Collector(tmp_path / "dataset", "127.0.0.1", central_port, username="collector",
+                     password=(svc / "password").read_text().strip(), client_id="collector-1", flush_s=0.3,
+                     tls={"ca_certs": str(site / "ca" / "ca.crt"), "certfile": str(svc / "client.crt"), "keyfile": str(svc / "client.key")})
+    coll.start()
+    runner = threading.Thread(target=coll.run)
+    runner.start()
+    cfg = PublishConfig.model_validate({"host": "127.0.0.1", "port": local_port, "period_s": 1.0, "drain_timeout_s": 20.0,
+                                        "outbox": str(tmp_path / "outbox.sqlite"), "pseudonym_secret_file": str(tmp_path / "p.secret")})
+    sink = PublishSink(cfg, "dev-01", "child")
+    windows = fused_windows(5 * 15)  # 15 one-second summaries
+
+    def seqs() -> set:
+        files = list((tmp_path / "dataset").glob("device=*/day=*/*.parquet"))
+        return set(ds.dataset(files, format="parquet").to_table(columns=["seq"]).column("seq").to_pylist()) if files else set()
+
+    def wait_for(n: int, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(seqs()) >= n:
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        for w in windows[:25]:
+            sink.write_window(w, ())
+        assert wait_for(5)
+        central.stop()                       # the site network is down: the bridge queues on the device
+        for w in windows[25:50]:
+            sink.write_window(w, ())
+        time.sleep(1.0)
+        central.start()
+        assert wait_for(10), seqs()
+        local.stop()                         # the device's broker is down: the service's outbox queues
+        for w in windows[50:]:
+            sink.write_window(w, ())
+        time.sleep(1.0)
+        assert len(sink.outbox) >= 3
+        local.start()
+        assert wait_for(15), seqs()
+    finally:
+        sink.close()
+        coll.stop()
+        runner.join(timeout=30)
+        local.stop()
+        central.stop()
+    assert seqs() == set(range(1, 16)) and coll.stats.duplicates >= 0 and coll.stats.invalid == 0

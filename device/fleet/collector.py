@@ -177,6 +177,9 @@ class Collector:
             client.tls_set(**self.tls)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        # Back within 1-2 s of a broker restart: before the devices' bridges (5-30 s), since a
+        # mosquitto broker does not restore shared subscriptions after its own restart.
+        client.reconnect_delay_set(min_delay=1, max_delay=2)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s  # the broker keeps our subscription and messages while we are away
         self._client = client
