@@ -27,7 +27,7 @@ session: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[all,test,tools,analyse]'
+	$(PY) -m pip install -q -e '.[all,test,tools,analyse,fleet]'
 	touch $@
 
 bench: $(VENV)/.installed session

@@ -50,10 +50,25 @@ def read_logs(paths: list[Path], key_file: Path | None = None):
     return logs
 
 
+def _dataset_filters(args, tz) -> dict:
+    return {"devices": args.device or (), "subject": args.subject,
+            "t_from": parse_time(args.t_from, tz, "--from"), "t_to": parse_time(args.t_to, tz, "--to")}
+
+
 def cmd_review(args) -> int:
+    from ..fleet.dataset_review import is_dataset
     from .report import build_report, render_html, render_pdf
 
     tz = timezone_named(args.timezone)
+    if len(args.logs) == 1 and is_dataset(args.logs[0]):
+        from ..fleet.dataset_review import per_device, render_html as render_site
+
+        filters = _dataset_filters(args, tz)
+        columns, rows = per_device(args.logs[0], **filters)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "site-report.html").write_text(render_site(args.logs[0], columns, rows, filters), encoding="utf-8")
+        print(f"wrote {args.out / 'site-report.html'} ({len(rows)} device(s))")
+        return 0
     logs = read_logs(args.logs, args.key)
     rep = build_report(logs, tz)
     if args.labels is not None:
@@ -108,6 +123,14 @@ def cmd_export(args) -> int:
 
     tz = timezone_named(args.timezone)
     t_from, t_to = parse_time(args.t_from, tz, "--from"), parse_time(args.t_to, tz, "--to")
+    from ..fleet.dataset_review import is_dataset, query
+
+    if len(args.logs) == 1 and is_dataset(args.logs[0]):
+        columns, rows = query(args.logs[0], "*", args.device or (), args.subject, t_from, t_to, order_by="device, seq")
+        table = [dict(zip(columns, r)) for r in rows]
+        for name, path in write_tables({"summaries": table}, args.out, args.format).items():
+            print(f"wrote {path} ({len(table)} rows)")
+        return 0
     logs = read_logs(args.logs, args.key)
     tables = table_rows(logs, t_from, t_to, args.subject)
     for name, path in write_tables(tables, args.out, args.format).items():
@@ -117,11 +140,15 @@ def cmd_export(args) -> int:
 
 def add_parsers(sub) -> None:
     r = sub.add_parser("review", help="report on one or more session logs (HTML and PDF); never modifies the logs")
-    r.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
+    r.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), a folder of rotated logs, or a collector dataset folder")
     r.add_argument("--key", type=Path, default=None, help="key file of encrypted logs (log.encryption_key_file)")
     r.add_argument("--out", type=Path, default=Path("out/review"), help="folder for report.html, report.pdf and report-first-page.png (default: out/review)")
     r.add_argument("--timezone", default="UTC", help="time zone for clock times and days (default UTC; e.g. Europe/London)")
     r.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+    r.add_argument("--device", action="append", default=None, help="a collector dataset: only this device (repeat for several)")
+    r.add_argument("--subject", default=None, metavar="PSEUDONYM", help="a collector dataset: only this subject")
+    r.add_argument("--from", dest="t_from", default=None, help="a collector dataset: summaries created at or after (ISO 8601)")
+    r.add_argument("--to", dest="t_to", default=None, help="a collector dataset: summaries created before (ISO 8601)")
     r.add_argument("--labels", type=Path, default=None, help="human labels of the session (see `affectedge evaluate`): the report adds the agreement figures")
     r.set_defaults(func=cmd_review)
 
@@ -131,7 +158,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
     e.add_argument("--from", dest="t_from", default=None, help="keep records at or after this clock time (ISO 8601; --timezone if no offset)")
     e.add_argument("--to", dest="t_to", default=None, help="keep records before this clock time (ISO 8601)")
-    e.add_argument("--subject", default=None, metavar="PSEUDONYM", help="keep the runs made with this subject's baseline profile")
+    e.add_argument("--subject", default=None, metavar="PSEUDONYM", help="keep the runs made with this subject's baseline profile (a collector dataset: this subject's summaries)")
+    e.add_argument("--device", action="append", default=None, help="a collector dataset: only this device (repeat for several)")
     e.add_argument("--timezone", default="UTC", help="time zone of --from/--to without an offset (default UTC)")
     e.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default: out/export)")
     e.set_defaults(func=cmd_export)
