@@ -171,3 +171,62 @@ def test_the_page_says_which_broker_it_tries_and_why_it_fails(browser):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_site_overview_with_fifty_devices_puts_offline_and_heightened_first(browser, demo_session, tmp_path):
+    """50 devices publish real summaries (the privacy gate's payloads, from the demo session's
+    physiology) to a real mosquitto; one vanishes without a goodbye (the broker sends its last
+    will). The page's site overview has a tile per device, offline first, then the yellow zone,
+    and shows one device's card at a time."""
+    import time
+
+    import paho.mqtt.client as mqtt
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from affectedge.publish.local_broker import MosquittoBroker
+    from affectedge.publish.privacy import gate_status, summary_payload
+    from affectedge_tools.bench_fleet import real_summaries
+
+    summaries = real_summaries(60)
+    yellow = [i for i, s in enumerate(summaries) if s.zone == "yellow"]
+    green = [i for i, s in enumerate(summaries) if s.zone == "green"]
+    assert yellow and green, "the demo's physiology has both zones"
+    broker = MosquittoBroker(tmp_path / "broker", websockets=True).start()
+    server = make_server("127.0.0.1", 0, page_config(f"ws://127.0.0.1:{broker.ws_port}", "affectedge", None, None))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    clients = []
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: d.find_element(By.ID, "connection").text.startswith("connected"))
+        for i in range(50):
+            dev = f"room-{i:02d}"
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=dev)
+            c.will_set(f"affectedge/{dev}/status", gate_status("offline").text, qos=1, retain=True)
+            c.connect("127.0.0.1", broker.port, keepalive=5)
+            c.loop_start()
+            c.publish(f"affectedge/{dev}/status", gate_status("online").text, qos=1, retain=True)
+            s = summaries[yellow[0] if i % 10 == 3 else green[i % len(green)]]
+            c.publish(f"affectedge/{dev}/summary", summary_payload(s, device=dev, seq=1, subject=None).text, qos=1).wait_for_publish(5)
+            clients.append(c)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tiles .tile[data-zone]:not([data-zone='none'])")) == 50)
+        clients[7]._sock.close()  # room-07 vanishes: no DISCONNECT, so the broker publishes its last will
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".tile[data-device='room-07']").get_attribute("data-status") == "offline")
+        order = browser.find_element(By.ID, "tiles").get_attribute("data-order").split(",")
+        assert len(order) == 50 and order[0] == "room-07"
+        heightened = [f"room-{i:02d}" for i in range(50) if i % 10 == 3]
+        assert sorted(order[1:1 + len(heightened)]) == heightened  # the yellow ones next
+        assert browser.find_element(By.ID, "fleet-count").text == "50 devices"
+        visible = [e for e in browser.find_elements(By.CSS_SELECTOR, "section.device") if e.is_displayed()]
+        assert visible == []  # with many devices, a card shows when its tile is chosen
+        browser.find_element(By.CSS_SELECTOR, ".tile[data-device='room-13']").click()
+        wait.until(lambda d: d.find_element(By.ID, "device-room-13").is_displayed())
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-site.png"))
+    finally:
+        for c in clients:
+            c.loop_stop()
+        server.shutdown()
+        server.server_close()
+        broker.stop()

@@ -8,7 +8,12 @@ const TREND_MIN_SPAN_S = 30;  // and spans the data it has, at least this, so a 
 const EVENT_WORDS = {sensor_lost: "lost", sensor_up: "back", recording_ended: "recording ended",
                      sink_failed: "log writing failed", sink_recovered: "log writing again"};
 const MODALITIES = ["face", "voice", "physiology"];
-const devices = new Map();  // device id -> {el, points, lastSeq}
+const devices = new Map();  // device id -> {el, tile, points, lastSeq, zone, status, lastAt}
+const FLEET_FROM = 2;      // with this many devices the site overview shows a tile per device
+const CARDS_UP_TO = 3;     // ... and the cards show only the selected device beyond this many
+// How a tile sorts: a device in the red zone or offline stands out first, then yellow, ...
+const URGENCY = {red: 0, offline: 1, yellow: 2, blue: 3, green: 4, none: 5};
+let selected = null;
 
 async function loadConfig() {
   let cfg = {broker: "ws://" + location.hostname + ":9001", prefix: "affectedge", username: null, password: null};
@@ -44,10 +49,57 @@ function deviceCard(id) {
   }
   document.getElementById("empty")?.remove();
   document.getElementById("devices").appendChild(el);
-  d = {el, points: [], lastSeq: 0};
+  const tile = document.createElement("button");
+  tile.className = "tile";
+  tile.dataset.device = id;
+  tile.innerHTML = '<span class="tile-name"></span><span class="tile-zone"></span><span class="tile-conf"></span>' +
+                   '<span class="tile-sensors"></span><span class="tile-age"></span>';
+  tile.querySelector(".tile-name").textContent = id;
+  tile.addEventListener("click", () => { selected = id; layout(); el.scrollIntoView({block: "nearest"}); });
+  document.getElementById("tiles").appendChild(tile);
+  d = {el, tile, points: [], lastSeq: 0, zone: "none", status: "unknown", lastAt: null};
   devices.set(id, d);
+  layout();
   return d;
 }
+
+function urgency(d) {
+  return d.status === "offline" ? URGENCY.offline : URGENCY[d.zone] ?? URGENCY.none;
+}
+
+// The site overview: tiles sorted by urgency; beyond CARDS_UP_TO devices only the selected card shows.
+function layout() {
+  const many = devices.size >= FLEET_FROM;
+  document.getElementById("fleet").hidden = !many;
+  document.getElementById("fleet-count").textContent = `${devices.size} devices`;
+  const sorted = [...devices.entries()].sort((a, b) => urgency(a[1]) - urgency(b[1]) || a[0].localeCompare(b[0]));
+  const tiles = document.getElementById("tiles");
+  sorted.forEach(([id, d], i) => {
+    d.tile.style.order = String(i);
+    d.tile.dataset.rank = String(i);
+    d.el.hidden = devices.size > CARDS_UP_TO && id !== selected;
+  });
+  tiles.dataset.order = sorted.map(([id]) => id).join(",");
+}
+
+function showTile(d, s) {
+  d.zone = s.zone || "none";
+  d.lastAt = Date.now();
+  d.tile.dataset.zone = d.zone;
+  d.tile.querySelector(".tile-name").textContent = s.subject ? `${s.device} (${s.subject.slice(0, 6)})` : s.device;
+  d.tile.querySelector(".tile-zone").textContent = s.zone ? s.zone : "no zone";
+  d.tile.querySelector(".tile-conf").textContent = "conf " + s.confidence.toFixed(2);
+  d.tile.querySelector(".tile-sensors").textContent = MODALITIES.filter(m => (s.coverage[m] || 0) > 0).join(" ") || "no sensor";
+}
+
+function tickAges() {
+  for (const d of devices.values()) {
+    if (d.lastAt === null) continue;
+    const s = Math.round((Date.now() - d.lastAt) / 1000);
+    d.tile.querySelector(".tile-age").textContent = s < 2 ? "just now" : `${s} s ago`;
+  }
+}
+setInterval(tickAges, 1000);
 
 function fmt(x, digits = 2) {
   return x === null || x === undefined ? "-" : (x >= 0 ? "+" : "") + x.toFixed(digits);
@@ -77,6 +129,8 @@ function showSummary(d, s) {
   d.points = d.points.filter(p => p.t >= s.period_end - TREND_SPAN_S);
   d.el.dataset.points = String(d.points.length);
   drawTrend(d);
+  showTile(d, s);
+  layout();
 }
 
 function trendSpan(points) {
@@ -133,6 +187,10 @@ function showStatus(d, value) {
   st.textContent = value;
   st.className = "status " + value;
   d.el.classList.toggle("offline", value === "offline");
+  d.status = value;
+  d.tile.classList.toggle("offline", value === "offline");
+  d.tile.dataset.status = value;
+  layout();
 }
 
 function showSettings(d, s) {
