@@ -154,3 +154,20 @@ def test_the_wheel_builds_without_setuptools_warnings_and_carries_every_data_fil
             if f.is_file():
                 installed = "affectedge/" + str(f.relative_to(REPO)).removeprefix("device/")
                 assert installed in names, installed
+
+
+COLLECTOR_UNIT = REPO / "packaging" / "affectedge-collector.service"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed (apt install systemd)")
+def test_the_collector_unit_verifies_and_is_locked_down(tmp_path):
+    unit = tmp_path / "affectedge-collector.service"
+    unit.write_text(COLLECTOR_UNIT.read_text().replace("/opt/affectedge/venv", sys.prefix)
+                    .replace("EnvironmentFile=/etc/default/affectedge-collector", "EnvironmentFile=-/etc/default/affectedge-collector"))
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stderr + r.stdout
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)], capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for affectedge-collector.service: ([0-9.]+)", r.stdout)
+    assert m and float(m.group(1)) <= 2.5, r.stdout
+    settings = unit_settings(COLLECTOR_UNIT.read_text())
+    assert settings[("Service", "ExecStart")] == ["/opt/affectedge/venv/bin/affectedge collect $AFFECTEDGE_COLLECT_ARGS"]
