@@ -252,3 +252,26 @@ def test_a_summary_queued_before_faces_in_view_existed_still_passes_the_gate():
     assert "faces_in_view" not in json.loads(again.text)
     with pytest.raises(PrivacyGateError, match="lacks confidence"):
         regate("summary", json.dumps({k: v for k, v in old.items() if k != "confidence"}))
+
+
+def test_every_mqtt_publish_in_the_product_goes_through_the_one_publisher():
+    """The privacy gate holds only if nothing publishes around it: the fleet's collector and
+    provisioning included, the product's only MQTT publish calls are the publisher's, whose
+    public methods take only payloads the gate built."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    calls = []
+    for folder in ("device", "calibration"):
+        for path in (root / folder).rglob("*.py"):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if re.search(r"\.publish\(|publish\.single|publish\.multiple", line):
+                    calls.append(f"{path.relative_to(root)}:{n}")
+    assert calls and all(c.startswith("device/publish/mqtt_client.py:") for c in calls), calls
+    from affectedge.publish.mqtt_client import MqttPublisher
+
+    with pytest.raises(PrivacyGateError):
+        MqttPublisher.submit(object.__new__(MqttPublisher), "raw text")  # not a GatedPayload
+    with pytest.raises(PrivacyGateError):
+        MqttPublisher.publish_state(object.__new__(MqttPublisher), "t", {"zone": "red"})
