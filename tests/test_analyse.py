@@ -31,20 +31,12 @@ def window_records(log: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def study_dir(demo_session, tmp_path_factory) -> Path:
-    """Two sessions of real recordings: (a) the demo's face clip, its speech and its ECG/EDA;
-    (b) another clip with its own audio track (used as the microphone) and the resting span's
-    physiology of the demo's subject."""
-    root = tmp_path_factory.mktemp("study")
-    video = demo_session.root / "video"
-    a, b = root / "a-wolfgang", root / "b-noface-face"
-    a.mkdir()
-    b.mkdir()
-    shutil.copy(video / "WolfgangLanger_Pexels.mp4", a / "video.mp4")
-    shutil.copy(demo_session.root / "audio.wav", a / "audio.wav")
-    shutil.copy(demo_session.physiology.path, a / "physio.csv")
-    shutil.copy(video / "noface_face.mov", b / "video.mov")
-    shutil.copy(demo_session.root / "rest" / "physio.csv", b / "physio.csv")
-    return root
+    """Two sessions of real recordings (affectedge_tools.bench_study.make_study): (a) the demo's
+    face clip, its speech and its ECG/EDA; (b) another clip with its own audio track (used as the
+    microphone) and the resting span's physiology of the demo's subject."""
+    from affectedge_tools.bench_study import make_study
+
+    return make_study(tmp_path_factory.mktemp("study") / "study", 1, demo_session.root)
 
 
 def test_analyse_gives_the_windows_of_the_services_replay_of_the_same_files(study_dir, tmp_path):

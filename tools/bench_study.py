@@ -28,11 +28,14 @@ from affectedge.offline.study import discover, run_study
 from affectedge.session import default_session_dir, load_session
 
 
-def make_study(root: Path, copies: int) -> Path:
-    session = load_session(default_session_dir())
+def make_study(root: Path, copies: int = 1, session_dir: Path | None = None) -> Path:
+    """A study folder of real sessions, ``copies`` times two: (a) the demo's face clip, its speech
+    and its ECG/EDA; (b) another clip with its own audio track and the resting span's physiology."""
+    session = load_session(session_dir or default_session_dir())
     video = session.root / "video"
     for i in range(copies):
-        a, b = root / f"a{i}", root / f"b{i}"
+        suffix = f"-{i}" if copies > 1 else ""
+        a, b = root / f"a-wolfgang{suffix}", root / f"b-noface-face{suffix}"
         a.mkdir(parents=True)
         b.mkdir(parents=True)
         shutil.copy(video / "WolfgangLanger_Pexels.mp4", a / "video.mp4")
