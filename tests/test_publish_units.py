@@ -223,6 +223,8 @@ def test_a_summary_publishes_the_most_faces_seen_in_one_frame_of_its_period():
     assert payload["faces_in_view"] == 2
     (s,) = summaries_of(fused_windows(25))
     assert json.loads(summary_payload(s, device="d1", seq=1, subject=None).text)["faces_in_view"] is None
+    (crowd,) = summaries_of([dataclasses.replace(w, faces_in_view=200) for w in fused_windows(25)])
+    assert json.loads(summary_payload(crowd, device="d1", seq=1, subject=None).text)["faces_in_view"] == 64  # bounded, still published
 
 
 def test_the_end_of_a_replayed_recording_is_published_as_such_not_as_a_lost_sensor():

@@ -211,7 +211,8 @@ def summary_payload(s: Summary, *, device: str, seq: int, subject: Optional[str]
         "coverage": {m: _r(v) for m, v in s.coverage.items()},
         "sensors_live": [n for n in s.sensors_live if _NAME.fullmatch(n)],
         "events": [_event_fields(e) for e in events[-MAX_EVENTS:]],
-        "faces_in_view": s.faces_in_view,
+        # The schema bounds it at 64: a crowd larger than that is reported as 64, not a refused summary.
+        "faces_in_view": None if s.faces_in_view is None else min(s.faces_in_view, 64),
     }
     return gate("summary", fields)
 
