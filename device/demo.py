@@ -83,7 +83,9 @@ def summary_table(stats: RunStats, config: AppConfig) -> str:
         share = stats.zone_windows[z] / with_zone if with_zone else 0.0
         lines.append(f"zone {z:<9} {share:6.1%} of windows with a zone")
     if stats.events:
-        lines.append("events         " + ", ".join(f"{k} {v}" for k, v in sorted(stats.events.items())))
+        from .review.event_words import words
+
+        lines.append("events         " + "; ".join(f"{words(k)}: {v}" for k, v in sorted(stats.events.items())))
     return "\n".join(lines)
 
 
