@@ -58,6 +58,8 @@ def test_demo_command_writes_log_jsonl_and_table(demo_session, tmp_path):
     assert f"windows        {len(windows)} x 0.2 s" in out
     for word in ("physiology", "zone green", "no data", str(tmp_path / "session.sqlite"), "x real time"):
         assert word in out, word
+    events_line = next(line for line in out.splitlines() if line.startswith("events "))
+    assert "recording ended: 3" in events_line and "recording_ended" not in events_line  # words, not identifiers
     assert (tmp_path / "demo-config.yaml").is_file()
     kinds = {e[1] for e in events}
     assert {"source_up", "clip_changed", "recording_ended"} <= kinds and "source_down" not in kinds  # a replay ends, it does not fail
