@@ -56,8 +56,7 @@ def _state_of(event: Event) -> Optional[tuple[str, str]]:
         return "up", f"({d.get('next')}, after {d.get('clip')} ended)"
     if kind in ("stage_down", "stage_restarting", "source_failed", "source_down"):
         error = str(d.get("error") or "")
-        state = "down" if kind in ("stage_down", "source_failed") else ("retrying" if kind == "stage_restarting" else "down")
-        return state, explain(error) if error else "stopped"
+        return ("retrying" if kind == "stage_restarting" else "down"), explain(error) if error else "stopped"
     if kind == "scan_failed":
         return "retrying", explain(str(d.get("reason", "")))
     if kind == "sensor_not_found":
@@ -86,4 +85,7 @@ class SourceStatus:
         what, why = state
         words = {"up": "is up", "down": "is down", "retrying": "is down, retrying", "searching": "is searching",
                  "ended": "finished"}[what]
-        return f"{event.source} {words}{': ' + why if why and what != 'up' else (' ' + why if why else '')}"
+        if not why:
+            return f"{event.source} {words}"
+        # "up" names what was opened, "(hci0)"; the others say why, after a colon.
+        return f"{event.source} {words}{' ' if what == 'up' else ': '}{why}"

@@ -13,7 +13,6 @@ import pytest
 
 import affectedge
 from affectedge.config import AppConfig
-from affectedge.offline.inputs import SessionFiles
 from affectedge.offline.study import discover, run_study
 from affectedge.service import build_pipeline
 

@@ -107,7 +107,6 @@ def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(b
     in words (a recording that ended is not a lost sensor) and an emotion line that says why it is
     empty; no request of the page fails (the favicon once did)."""
     import re
-    import time
     import urllib.request
 
     from selenium.webdriver.common.by import By
@@ -178,8 +177,6 @@ def test_site_overview_with_fifty_devices_puts_offline_and_heightened_first(brow
     physiology) to a real mosquitto; one vanishes without a goodbye (the broker sends its last
     will). The page's site overview has a tile per device, offline first, then the yellow zone,
     and shows one device's card at a time."""
-    import time
-
     import paho.mqtt.client as mqtt
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

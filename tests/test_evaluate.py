@@ -5,7 +5,6 @@ to the floors docs/accuracy.md states."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 

@@ -5,8 +5,6 @@ is counted with its file, line and column; a wrong layout is refused naming them
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import numpy as np

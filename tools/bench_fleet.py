@@ -13,13 +13,11 @@ CPU seconds, and the end-to-end latency (created on the device -> row on disk) p
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 

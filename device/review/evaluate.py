@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
