@@ -265,9 +265,13 @@ class FacePath:
                 matched.update(same)
         return sorted(kept + [t for i, t in enumerate(tiles) if i not in matched], key=lambda d: -d.score)
 
+    def large_enough(self, faces: list[Detection]) -> list[Detection]:
+        """The faces at least ``min_face_px`` in size: the ones that count as faces in view."""
+        return [f for f in faces if max(f.width, f.height) >= self.config.min_face_px]
+
     def choose(self, faces: list[Detection]) -> Optional[Detection]:
         """The face the configured policy picks among those large enough."""
-        big = [f for f in faces if max(f.width, f.height) >= self.config.min_face_px]
+        big = self.large_enough(faces)
         if not big:
             return None
         policy = self.config.face_policy
@@ -342,7 +346,7 @@ class FacePath:
         Raises FrameError for a frame that cannot be read as an image (see ``as_bgr``).
         """
         image = as_bgr(image, self._cv2)
-        faces = [f for f in self.detect(image) if max(f.width, f.height) >= self.config.min_face_px]
+        faces = self.large_enough(self.detect(image))
         face = self.choose(faces)
         if face is None:
             return None
