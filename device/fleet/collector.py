@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -41,8 +41,6 @@ class CollectorStats:
     duplicates: int = 0
     invalid: int = 0
     flushes: int = 0
-    cpu_s: float = 0.0
-    latencies_s: list = field(default_factory=list)  # created_utc -> written, per row
 
 
 def summary_row(p: dict, received_utc: str) -> dict:
@@ -76,7 +74,7 @@ class Collector:
         self.flush_s, self.session_expiry_s = flush_s, session_expiry_s
         self.stats = CollectorStats()
         self._seen: set[tuple[str, int]] = self._load_seen()
-        self._rows: list[tuple[dict, int, float]] = []  # row, message id to acknowledge, received time
+        self._rows: list[tuple[dict, int]] = []  # row, message id to acknowledge once it is on disk
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -105,7 +103,7 @@ class Collector:
         import pyarrow.parquet as pq
 
         groups: dict[tuple[str, str], list[dict]] = {}
-        for row, _, _ in rows:
+        for row, _ in rows:
             groups.setdefault((row["device"], row["created_utc"][:10]), []).append(row)
         for (device, day), items in groups.items():
             folder = self.out / f"device={device}" / f"day={day}"
@@ -114,13 +112,9 @@ class Collector:
             tmp = folder / f".part-{uuid.uuid4().hex}.parquet.tmp"
             pq.write_table(table, tmp)
             tmp.rename(folder / f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet")
-        now = time.time()
-        for row, mid, _ in rows:
+        for _, mid in rows:
             if mid and self._client is not None:
                 self._client.ack(mid, 1)
-            created = _utc_seconds(row["created_utc"])
-            if created is not None:
-                self.stats.latencies_s.append(now - created)
         self.stats.written += len(rows)
         self.stats.flushes += 1
         return len(rows)
@@ -152,7 +146,7 @@ class Collector:
                 duplicate = True
             else:
                 self._seen.add(key)
-                self._rows.append((summary_row(payload, _utc_now()), message.mid, time.time()))
+                self._rows.append((summary_row(payload, _utc_now()), message.mid))
                 duplicate = False
         if duplicate:
             client.ack(message.mid, 1)
@@ -193,14 +187,12 @@ class Collector:
 
     def run(self) -> None:
         """Flush on the interval until stopped; then flush the rest and disconnect."""
-        t_cpu = time.process_time()
         while not self._stop.wait(self.flush_s):
             self.flush()
         self.flush()
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
-        self.stats.cpu_s += time.process_time() - t_cpu
 
     def stop(self) -> None:
         self._stop.set()
