@@ -576,3 +576,23 @@ def test_an_expression_section_that_does_not_fit_the_model_is_refused_naming_it(
     manifest.write_text(yaml.safe_dump(doc))
     with pytest.raises(ModelError, match=r"models.fer_mini_xception: no 'expression' section"):
         load_face_path(FaceConfig(manifest=manifest))
+
+
+@pytest.mark.parametrize("model, cases", [
+    # The smaller FER2013 CNN is the weaker model (docs/accuracy.md): it reads the astronaut's smile
+    # as neutral, so it is checked on the faces it does read.
+    ("human_emotion", {"single_face": "happy", "surprise": "surprised"}),
+    ("faceapi_expression", {"astronaut": "happy", "happy_open": "happy", "surprise": "surprised"}),
+])
+def test_the_converted_npm_expression_models_read_real_faces_through_the_slot(photos, model, cases):
+    # tools/convert_tfjs.py: each checked against TF.js itself there; here, that the manifest's
+    # expression section (size, colour, normalisation, class order) feeds and reads it right.
+    pytest.importorskip("onnxruntime", reason="the converted models are ONNX only (onnx extra)")
+    entry = parse_manifest(bundled_manifest_path())[model]["onnx"]
+    assert (entry.file.parent / "LICENSES" / f"{'human' if model == 'human_emotion' else 'face-api'}-MIT.txt").is_file()
+    other = load_face_path(FaceConfig(backend="onnx", expression_model=model))
+    for name, label in cases.items():
+        obs = other.process(photos[name])
+        assert LABELS[int(np.argmax(obs.probabilities))] == label, (model, name)
+    with pytest.raises(ModelError, match="no tflite file"):
+        load_face_path(FaceConfig(backend="litert", expression_model=model))

@@ -305,7 +305,7 @@ class FacePath:
         self._cv2.cvtColor(self._crop, self._cv2.COLOR_BGR2GRAY, dst=self._gray)
         return self._gray
 
-    def _model_input_pixels(self, image: np.ndarray, face: Detection) -> np.ndarray:
+    def model_crop(self, image: np.ndarray, face: Detection) -> np.ndarray:
         """The expression model's crop, in its size and colour (uint8)."""
         if self._reuses_quality_crop:
             return self._gray
@@ -351,7 +351,7 @@ class FacePath:
         if face is None:
             return None
         gray = self.aligned_crop(image, face)
-        probabilities, model_va = self.classify(self._model_input_pixels(image, face))
+        probabilities, model_va = self.classify(self.model_crop(image, face))
         cv2 = self._cv2
         _, std = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F))
         sharpness = float(std[0, 0]) ** 2
