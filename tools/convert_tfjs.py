@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .face_data import scratch_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -363,23 +365,6 @@ def manifest_entry(c: Candidate, file: Path, n_out: int, size: int, channels: in
     }
 
 
-def scratch_manifest(out: Path, entries: dict[str, dict]) -> Path:
-    """A manifest holding the bundled models (absolute paths) plus ``entries``."""
-    import yaml
-
-    from affectedge.inference.manifest import bundled_manifest_path
-
-    bundled = bundled_manifest_path()
-    doc = yaml.safe_load(bundled.read_text())
-    for entry in doc["models"].values():
-        for f in entry.get("files", {}).values():
-            f["file"] = str(bundled.parent / f["file"])
-    doc["models"].update(entries)
-    path = out / "manifest.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 # ------------------------------------------------------------------------------ quantise, check
 
 
@@ -488,7 +473,7 @@ def convert_all(out: Path, cache: Path) -> dict:
         fp32.write_bytes(model.SerializeToString())
         n_out = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
         size, channels = c.expression["size"], 1 if c.expression["colour"] == "grey" else 3
-        manifest = scratch_manifest(out, {f"{c.key}_fp32": manifest_entry(c, fp32, n_out, size, channels)})
+        manifest = scratch_manifest(out, entries={f"{c.key}_fp32": manifest_entry(c, fp32, n_out, size, channels)})
         calibration, evaluation, spec = candidate_crops(manifest, f"{c.key}_fp32")
         xc, xe = model_inputs(calibration, spec), model_inputs(evaluation, spec)
         quantise(fp32, int8, xc)

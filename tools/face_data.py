@@ -101,3 +101,25 @@ def faces_found(detections, centres, scale: float = 1.0) -> tuple[int, int]:
     found = sum(1 for c in centres if sum(holds(d, c) for d in detections) == 1)
     stray = sum(1 for d in detections if not any(holds(d, c) for c in centres))
     return found, stray
+
+
+def scratch_manifest(out: Path, entries: dict | None = None, expression: dict | None = None) -> Path:
+    """``out``/manifest.yaml: the bundled models (absolute file paths) plus ``entries``, with
+    ``expression`` = {model key: {field: value}} overriding fields of their expression sections
+    (a temperature, a crop): a model tried without editing models/."""
+    import yaml
+
+    from affectedge.inference.manifest import bundled_manifest_path
+
+    bundled = bundled_manifest_path()
+    doc = yaml.safe_load(bundled.read_text())
+    for entry in doc["models"].values():
+        for f in entry.get("files", {}).values():
+            f["file"] = str(bundled.parent / f["file"])
+    doc["models"].update(entries or {})
+    for key, fields in (expression or {}).items():
+        doc["models"][key]["expression"].update(fields)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "manifest.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -13,6 +13,7 @@ Any expression classifier plugs in through its manifest entry's ``expression`` s
       scores: probabilities      # probabilities | logits (softmax applied)
       valence_index: 8           # optional: output indexes of valence and arousal in [-1, 1]
       arousal_index: 9
+      temperature: 1.4           # optional: confidence calibration (tools/calibrate_expression.py)
 
 Class names map onto the product's seven LABELS (FER2013's and AffectNet's names both do;
 ``contempt`` has no counterpart and is dropped, the rest renormalised). When the model gives
@@ -22,6 +23,11 @@ is the probability-weighted mean of them. The coordinates are the pleasure and a
 scores of the emotion terms in Russell & Mehrabian (1977), "Evidence for a three-factor theory of
 emotions", J. Research in Personality 11:273-294 (as tabulated for the six basic emotions in e.g.
 Hoffmann et al. 2012, IEEE SMC), on a -1..1 scale; neutral is the origin. See docs/vision.md.
+
+``temperature`` calibrates the confidence: a window's (or a photograph's) probabilities p become
+p^(1/T), renormalised (temperature scaling of the log-probabilities, Guo et al. 2017), with T fitted
+on a calibration split by tools/calibrate_expression.py. It never changes the top label, and
+valence/arousal come from the uncalibrated probabilities, so it moves the confidence only.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class ExpressionSpec:
     n_classes: int
     valence_index: Optional[int] = None
     arousal_index: Optional[int] = None
+    temperature: float = 1.0
 
     @property
     def channels(self) -> int:
@@ -101,6 +108,14 @@ class ExpressionSpec:
         if self.valence_index is not None:
             va = (max(-1.0, min(1.0, out[self.valence_index])), max(-1.0, min(1.0, out[self.arousal_index])))
         return probabilities, va
+
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        """Temperature-scaled probabilities (the same array when T is 1, so nothing changes)."""
+        if self.temperature == 1.0:
+            return probabilities
+        q = np.power(np.asarray(probabilities, dtype=float), 1.0 / self.temperature)
+        return q / q.sum()
 
 
 def parse_expression_spec(section: Optional[dict], where: str, n_outputs: int) -> ExpressionSpec:
@@ -140,9 +155,12 @@ def parse_expression_spec(section: Optional[dict], where: str, n_outputs: int) -
             crop_scale=float(crop.get("scale", 1.2)), crop_shift_up=float(crop.get("shift_up", 0.13)),
             label_index=label_index, logits=str(section.get("scores", "probabilities")) == "logits",
             n_classes=len(classes), valence_index=None if vi is None else int(vi), arousal_index=None if ai is None else int(ai),
+            temperature=float(section.get("temperature", 1.0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{where}: expression section: {exc}") from None
+    if not 0.05 <= spec.temperature <= 20:
+        raise ModelError(f"{where}: expression section: temperature {spec.temperature} is outside 0.05..20")
     if not 16 <= spec.size <= 512:
         raise ModelError(f"{where}: expression section: size {spec.size} is outside 16..512")
     return spec

@@ -471,6 +471,7 @@ class FaceAnalyser:
             valence, arousal = (float(weights @ np.array([o.valence for o in seen])), float(weights @ np.array([o.arousal for o in seen])))
         else:
             valence, arousal = valence_arousal(probs)
+        probs = self.path.spec.calibrate(probs)  # after the affect point: calibration moves the confidence only
         # A window where the face was found in only some analysed frames counts for less.
         quality = float(q.mean()) * len(seen) / analysed
         return ModalityEstimate(

@@ -203,9 +203,10 @@ def evaluate_images(items: Sequence[ImageLabel], face_path, what: str) -> Evalua
             predicted.append(None)
             conf.append(None)
         else:
-            i = int(np.argmax(obs.probabilities))
+            p = face_path.spec.calibrate(obs.probabilities)  # a photograph is a window of one frame
+            i = int(np.argmax(p))
             predicted.append(LABELS[i])
-            conf.append(float(obs.probabilities[i]))
+            conf.append(float(p[i]))
     return Evaluation(what, what, "emotion", [score("face", "emotion", truth, predicted, conf)])
 
 
