@@ -57,6 +57,10 @@ class FaceConfig(StrictModel):
     tile_min_detection_score: float = Field(0.8, ge=0.05, le=0.99, description="Detector score a face found in a tile needs. Higher than min_detection_score because each tile is another chance for a texture to look like a face: on 116 real non-face images, tiles at 0.5 gave 2 false estimates (scores 0.68-0.69), at 0.8 none, while the small faces of the group photograph scored 0.92-0.95 (docs/vision.md).")
     face_policy: Literal["largest", "most_central", "highest_score"] = Field("largest", description="Which face to read when several are in view: the largest box, the one nearest the frame centre, or the most confident.")
     max_latency_s: float = Field(0.5, gt=0, description="Live cameras: a frame older than this when its turn comes is dropped (counted) so a slow board catches up instead of queueing.")
+    detect_every: int = Field(1, ge=1, le=30, description="Run the detector on every Nth frame; in between, the last detection's box is carried forward (a face moves little in 1/15 s) and checked against the face crop seen at the detection: a crop that changed by more than `track_max_change` grey levels, a detection scoring under `track_min_score`, or no face last frame brings the detector back at once. 1 detects on every frame (docs/vision.md, \"Face stride\").")
+    track_min_score: float = Field(0.75, ge=0.05, le=0.99, description="A detection scoring under this is not carried forward (`detect_every` > 1): the next frame is detected again.")
+    track_max_change: float = Field(4.0, gt=0, le=255, description="Mean absolute difference (grey levels, 64x64 aligned crop) between a carried-forward face and the face at its detection above which the detector runs again on that frame. The expression model reads a crop a few pixels off differently, so this is tight: at 18 a third of the windows of a laughing face changed valence by up to 0.2 (docs/vision.md).")
+    expression_frames: int = Field(0, ge=0, le=30, description="Expression model runs per window: on this many of the window's face frames with the best quality (0: every face frame). Quality, coverage and the face count still use every frame.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,54 @@ class FaceObservation:
     sharpness: float                        # variance of the Laplacian of the 64x64 crop
     pose: PoseProxy
     faces: int                              # faces in view: detections at least min_face_px in size
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One frame's chosen face before its expression is read: where, how good, and the expression
+    model's crop (a copy), so a window can read only its best frames (``expression_frames``)."""
+
+    score: float
+    box: tuple[float, float, float, float]
+    keypoints: np.ndarray
+    quality: float
+    face_px: float
+    sharpness: float
+    pose: PoseProxy
+    faces: int
+    pixels: np.ndarray                      # the expression model's crop, uint8
+    detected: bool                          # the detector ran on this frame (not carried forward)
+
+
+class FaceTracker:
+    """Carries the last detection forward between detector runs (``detect_every``), per stream."""
+
+    def __init__(self, every: int, min_score: float, max_change: float):
+        self.every, self.min_score, self.max_change = every, min_score, max_change
+        self.face: Optional[Detection] = None
+        self.faces = 0
+        self.since = 0                      # frames since the detector last ran
+        self.reference = np.zeros((QUALITY_SIZE, QUALITY_SIZE), np.uint8)  # the crop at that detection
+        self._diff = np.zeros_like(self.reference)
+
+    def carry(self) -> Optional[Detection]:
+        """The face to carry to this frame without detecting, or None when the detector must run."""
+        if self.every <= 1 or self.face is None or self.since + 1 >= self.every or self.face.score < self.min_score:
+            return None
+        return self.face
+
+    def changed(self, gray: np.ndarray, cv2) -> bool:
+        """Whether the carried face's crop moved too far from the one at its detection."""
+        cv2.absdiff(gray, self.reference, dst=self._diff)
+        return float(cv2.mean(self._diff)[0]) > self.max_change
+
+    def detected(self, face: Optional[Detection], faces: int, gray: Optional[np.ndarray]) -> None:
+        self.face, self.faces, self.since = face, faces, 0
+        if gray is not None:
+            np.copyto(self.reference, gray)
+
+    def carried(self) -> None:
+        self.since += 1
 
 
 def as_bgr(image: np.ndarray, cv2) -> np.ndarray:
@@ -345,14 +397,42 @@ class FacePath:
 
         Raises FrameError for a frame that cannot be read as an image (see ``as_bgr``).
         """
-        image = as_bgr(image, self._cv2)
-        faces = self.large_enough(self.detect(image))
-        face = self.choose(faces)
-        if face is None:
+        sighting = self.sight(image)
+        if sighting is None:
             return None
-        gray = self.aligned_crop(image, face)
-        probabilities, model_va = self.classify(self.model_crop(image, face))
+        probabilities, model_va = self.classify(sighting.pixels)
+        v, a = model_va if model_va is not None else valence_arousal(probabilities)
+        return FaceObservation(
+            score=sighting.score, box=sighting.box, keypoints=sighting.keypoints, probabilities=probabilities,
+            valence=v, arousal=a, quality=sighting.quality, face_px=sighting.face_px, sharpness=sighting.sharpness,
+            pose=sighting.pose, faces=sighting.faces,
+        )
+
+    def sight(self, image: np.ndarray, tracker: Optional[FaceTracker] = None) -> Optional[Sighting]:
+        """One frame -> the chosen face with its quality and model crop, or None when no usable
+        face is in view. With a ``tracker``, the detector may be skipped (``detect_every``).
+
+        Raises FrameError for a frame that cannot be read as an image (see ``as_bgr``).
+        """
+        image = as_bgr(image, self._cv2)
         cv2 = self._cv2
+        face = tracker.carry() if tracker is not None else None
+        if face is not None:
+            gray = self.aligned_crop(image, face)
+            if tracker.changed(gray, cv2):
+                face = None                 # moved or changed: detect again on this frame
+            else:
+                tracker.carried()
+                faces_n, detected = tracker.faces, False
+        if face is None:
+            faces = self.large_enough(self.detect(image))
+            face = self.choose(faces)
+            faces_n, detected = len(faces), True
+            gray = self.aligned_crop(image, face) if face is not None else None
+            if tracker is not None:
+                tracker.detected(face, faces_n, gray)
+            if face is None:
+                return None
         _, std = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_32F))
         sharpness = float(std[0, 0]) ** 2
         pose = pose_proxy(face.keypoints)
@@ -360,11 +440,9 @@ class FacePath:
         quality = frame_quality(face.score, side, sharpness, pose)
         if quality < self.config.min_quality:
             return None
-        v, a = model_va if model_va is not None else valence_arousal(probabilities)
-        return FaceObservation(
-            score=face.score, box=face.box, keypoints=face.keypoints, probabilities=probabilities,
-            valence=v, arousal=a, quality=quality, face_px=side, sharpness=sharpness, pose=pose, faces=len(faces),
-        )
+        pixels = self.model_crop(image, face).copy()
+        return Sighting(score=face.score, box=face.box, keypoints=face.keypoints, quality=quality, face_px=side,
+                        sharpness=sharpness, pose=pose, faces=faces_n, pixels=pixels, detected=detected)
 
 
 def load_face_path(config: FaceConfig) -> FacePath:
@@ -411,7 +489,8 @@ class FaceAnalyser:
         self.source = source
         self.live = live
         self.clock = clock
-        self._frames: deque[tuple[float, Optional[FaceObservation]]] = deque()
+        self._frames: deque[tuple[float, Optional[Sighting]]] = deque()
+        self._tracker = FaceTracker(config.detect_every, config.track_min_score, config.track_max_change)
         self._stale = 0
         self._bad = 0
         self._bad_reason = ""
@@ -435,7 +514,7 @@ class FaceAnalyser:
             self._stale += 1
             return
         try:
-            obs = self.path.process(sample.image)
+            obs = self.path.sight(sample.image, self._tracker)
         except FrameError as exc:
             # Not an image the path can read: counted and reported, never read as "no face".
             self._bad += 1
@@ -448,7 +527,7 @@ class FaceAnalyser:
         while frames and frames[0][0] < start:
             frames.popleft()  # from before the window (the pipeline dropped it as late)
         analysed = 0
-        seen: list[FaceObservation] = []
+        seen: list[Sighting] = []
         while frames and frames[0][0] < end:
             analysed += 1
             obs = frames.popleft()[1]
@@ -463,12 +542,20 @@ class FaceAnalyser:
         if not seen:
             return None  # no face: no estimate
         q = np.array([o.quality for o in seen])
-        weights = q / q.sum() if q.sum() > 0 else np.full(len(seen), 1.0 / len(seen))
-        probs = weights @ np.stack([o.probabilities for o in seen])
+        read = seen
+        k = self.config.expression_frames
+        if 0 < k < len(seen):
+            # The window's best frames by quality (sharpness is part of it), in time order.
+            best = sorted(np.argsort(-q, kind="stable")[:k].tolist())
+            read = [seen[i] for i in best]
+        qr = np.array([o.quality for o in read])
+        weights = qr / qr.sum() if qr.sum() > 0 else np.full(len(read), 1.0 / len(read))
+        outputs = [self.path.classify(o.pixels) for o in read]
+        probs = weights @ np.stack([p for p, _ in outputs])
         probs = probs / probs.sum()
         if self.path.spec.gives_valence_arousal:
             # The model's own valence and arousal, averaged with the same weights.
-            valence, arousal = (float(weights @ np.array([o.valence for o in seen])), float(weights @ np.array([o.arousal for o in seen])))
+            valence, arousal = (float(weights @ np.array([va[0] for _, va in outputs])), float(weights @ np.array([va[1] for _, va in outputs])))
         else:
             valence, arousal = valence_arousal(probs)
         probs = self.path.spec.calibrate(probs)  # after the affect point: calibration moves the confidence only
@@ -479,7 +566,8 @@ class FaceAnalyser:
             probabilities=tuple(float(p) for p in probs),
             valence=max(-1.0, min(1.0, valence)), arousal=max(-1.0, min(1.0, arousal)), basis="population",
             features={
-                "frames": float(analysed), "face_frames": float(len(seen)), "faces_in_view": float(max(o.faces for o in seen)),
+                "frames": float(analysed), "face_frames": float(len(seen)), "expression_frames": float(len(read)),
+                "detector_frames": float(sum(o.detected for o in seen)), "faces_in_view": float(max(o.faces for o in seen)),
                 "frames_dropped": float(stale), "frames_bad": float(bad), "detector_score": float(np.mean([o.score for o in seen])),
                 "face_px": float(np.mean([o.face_px for o in seen])), "sharpness": float(np.mean([o.sharpness for o in seen])),
                 "yaw": float(np.mean([o.pose.yaw for o in seen])), "pitch": float(np.mean([o.pose.pitch for o in seen])),

@@ -192,13 +192,59 @@ def semitones(f_hz, ref_hz):
 
 def syllable_nuclei(loudness_db: np.ndarray, voiced: np.ndarray, min_dip_db: float = 2.0) -> int:
     """Count loudness peaks in voiced frames that stand out by ``min_dip_db`` (de Jong & Wempe's syllable nuclei)."""
-    from scipy.signal import find_peaks
-
     if len(loudness_db) < 3:
         return 0
     env = np.convolve(loudness_db, np.ones(3) / 3, mode="same")
-    peaks, _ = find_peaks(env, prominence=min_dip_db, distance=max(1, int(0.1 * SAMPLE_RATE / HOP)))
+    peaks = find_peaks(env, prominence=min_dip_db, distance=max(1, int(0.1 * SAMPLE_RATE / HOP)))
     return int(np.count_nonzero(voiced[peaks]))
+
+
+def find_peaks(x: np.ndarray, prominence: float, distance: int) -> np.ndarray:
+    """Indexes of the peaks of ``x`` at least ``distance`` apart (the higher kept) with at least
+    ``prominence``: scipy.signal.find_peaks(x, prominence=, distance=)'s rules, step for step, so
+    the voice path does not import SciPy (about 50 MiB of a live service's memory; docs/vision.md).
+    A plateau's peak is its middle sample, as SciPy's is."""
+    x = np.asarray(x, dtype=np.float64)
+    peaks = []
+    i, last = 1, len(x) - 1
+    while i < last:
+        if x[i - 1] < x[i]:
+            ahead = i + 1
+            while ahead < last and x[ahead] == x[i]:
+                ahead += 1
+            if x[ahead] < x[i]:
+                peaks.append((i + ahead - 1) // 2)
+                i = ahead
+        i += 1
+    peaks = np.array(peaks, dtype=np.intp)
+    if distance > 1 and len(peaks) > 1:
+        keep = np.ones(len(peaks), dtype=bool)
+        for j in np.argsort(x[peaks])[::-1]:  # highest first; np.argsort as SciPy orders ties
+            if not keep[j]:
+                continue
+            k = j - 1
+            while k >= 0 and peaks[j] - peaks[k] < distance:
+                keep[k] = False
+                k -= 1
+            k = j + 1
+            while k < len(peaks) and peaks[k] - peaks[j] < distance:
+                keep[k] = False
+                k += 1
+        peaks = peaks[keep]
+    out = []
+    for p in peaks:
+        left_min = right_min = x[p]
+        i = p
+        while i >= 0 and x[i] <= x[p]:
+            left_min = min(left_min, x[i])
+            i -= 1
+        i = p
+        while i <= last and x[i] <= x[p]:
+            right_min = min(right_min, x[i])
+            i += 1
+        if x[p] - max(left_min, right_min) >= prominence:
+            out.append(p)
+    return np.array(out, dtype=np.intp)
 
 
 def summarise(frames: FrameFeatures, speech_s: float) -> dict[str, float]:
