@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from .config import AppConfig, load_config
 from .errors import ConfigError
+from .memory import release_free_memory
 from .sd_notify import notify_stopping, notify_watchdog, watchdog_interval
 
 
@@ -64,6 +65,7 @@ class Service:
         from .service import build_pipeline
 
         self._start_watchdog()
+        self._start_trimmer()
         while True:
             self.log(f"affectedge: baseline profile: {describe_profile(config.perception.baseline_profile)}")
             self.pipeline = build_pipeline(config, run_info={"config": str(self.config_path.resolve())})
@@ -72,7 +74,17 @@ class Service:
             if self.shutdown.is_set() or self._next_config is None:
                 return 0
             config, self._next_config = self._next_config, None
+            self.pipeline = None
+            release_free_memory()  # the old pipeline's models and buffers, before the new one loads
             self.stop.clear()
+
+    def _start_trimmer(self, every_s: float = 300.0) -> None:
+        """Return freed heap to the system every few minutes (device/memory.py): RSS stays flat."""
+        def trim() -> None:
+            while not self.shutdown.wait(every_s):
+                release_free_memory()
+
+        threading.Thread(target=trim, name="malloc-trim", daemon=True).start()
 
     def _start_watchdog(self) -> None:
         """Feed systemd's watchdog only while windows keep closing: a pipeline stuck in a model

@@ -164,7 +164,7 @@ def probe_bluetooth() -> list[Finding]:
 RUNTIMES: tuple[tuple[str, str, str, str, Callable[[], bool]], ...] = (
     ("ai_edge_litert", "ai-edge-litert", "LiteRT models (default on a Pi)", "pip install 'affectedge[litert]'", lambda: True),
     ("tflite_runtime", "tflite-runtime", "LiteRT fallback on NumPy-1 board images", "", lambda: False),
-    ("onnxruntime", "onnxruntime", "ONNX models, Silero VAD (Jetson: onnxruntime-gpu)", "pip install 'affectedge[onnx]'", lambda: True),
+    ("onnxruntime", "onnxruntime", "ONNX models: face.backend onnx, e.g. a Jetson's onnxruntime-gpu", "pip install 'affectedge[onnx]'", lambda: True),
     ("cv2", "opencv-python-headless", "USB/V4L2 cameras, video replay", "pip install 'affectedge[camera]'", lambda: True),
     ("picamera2", "picamera2", "Pi Camera Module", "sudo apt install --no-install-recommends python3-picamera2 (venv with --system-site-packages)", _on_a_pi),
     ("bleak", "bleak", "BLE sensors", "pip install 'affectedge[ble]'", lambda: True),

@@ -436,3 +436,29 @@ def test_own_peak_finder_is_scipys_on_real_speech_loudness(speech):
             np.testing.assert_array_equal(ours, theirs)
             compared += len(theirs)
     assert compared > 100
+
+
+def test_numpy_silero_is_the_onnx_model_on_real_speech(speech):
+    # device/perception/silero.py against the ONNX graph it was written from, on real speech:
+    # same probabilities to float rounding, the same speech/no-speech decisions.
+    pytest.importorskip("onnxruntime", reason="the reference is onnxruntime (onnx extra)")
+    pytest.importorskip("onnx", reason="the weights are read from the ONNX file (tools extra)")
+    from affectedge_tools.silero_weights import compare, extract, npz_bytes
+    from affectedge.inference.manifest import model_spec
+
+    weights = extract()
+    r = compare(weights, speech)
+    assert r["chunks"] > 900
+    assert r["max_abs_diff"] < 2e-5
+    assert r["flips_at_0.5"] == r["flips_at_0.35"] == 0
+    # The shipped file is what the tool writes from the shipped ONNX file.
+    assert npz_bytes(weights) == model_spec("silero_vad", "npz").verify_file()
+
+
+def test_the_voice_path_loads_no_onnx_runtime(tmp_path):
+    # The point of the NumPy VAD: with the face on LiteRT, a service never maps onnxruntime (~20 MiB).
+    code = ("import sys, numpy as np; from affectedge.perception.voice import VoiceAnalyser, VoiceConfig; "
+            "v = VoiceAnalyser(VoiceConfig()); v.vad.probability(np.zeros(512, np.float32)); "
+            "print('onnxruntime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -61,6 +61,19 @@ def count_windows(logs: Path) -> int:
     return total
 
 
+UNIT = Path(__file__).resolve().parents[1] / "packaging" / "affectedge.service"
+
+
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The ``Environment=KEY=VALUE`` settings of the service's systemd unit."""
+    env = {}
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line.removeprefix("Environment=").partition("=")
+            env[key] = value
+    return env
+
+
 def rss_slope_mib_per_hour(samples: list[ProcSample]) -> Optional[float]:
     """Least-squares slope of RSS against time, MiB per hour; None with fewer than 3 samples."""
     if len(samples) < 3:
@@ -123,7 +136,10 @@ def soak(args, out: Path, broker) -> int:
     reload_every = replay_s * 0.85  # before the replay's sources run out and the service would exit
     logs = out / "logs"
     log = (out / "service.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "run", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    # The environment the systemd unit gives the service (MALLOC_ARENA_MAX), so the RSS is a device's.
+    env = {**os.environ, **unit_environment()}
+    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "run", "--config", str(config)], stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
     print(f"soak: affectedge run (pid {proc.pid}) on {args.session.name} at real pace for {args.minutes:g} min; "
           f"SIGHUP (reload, replay restarts) every {reload_every:.0f} s; publishing to {broker.describe()}; output in {out}")
     print(f"{'min':>6} {'RSS MiB':>8} {'fds':>5} {'threads':>8} {'windows':>8}")

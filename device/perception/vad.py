@@ -1,8 +1,8 @@
 """Voice activity: a detector gives a speech probability per chunk, a segmenter turns those into speech.
 
-Two detectors, chosen by ``perception.voice.vad``: Silero VAD (ONNX, bundled in models/, run with
-onnxruntime; the default) and WebRTC's VAD (webrtcvad-wheels; a tiny C library, the light
-fallback that answers 0 or 1). Their heavy imports happen in ``load_vad``.
+Two detectors, chosen by ``perception.voice.vad``: Silero VAD (bundled in models/, run in NumPy
+from the ONNX model's weights; the default) and WebRTC's VAD (webrtcvad-wheels; a tiny C library,
+the light fallback that answers 0 or 1, imported in ``load_vad``).
 
 The segmenter adds hysteresis (enter at ``threshold``, leave below ``threshold - 0.15``), a
 hangover (speech continues through pauses shorter than ``hangover_s``) and a minimum segment
@@ -13,12 +13,14 @@ starts (the frames before confirmation are then used as context).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Iterator, Optional, Protocol
 
 import numpy as np
 
 from ..inference.manifest import model_spec
+from .silero import CHUNK, SileroNumpy
 from ..sources.base import require_module
 
 SAMPLE_RATE = 16_000
@@ -38,35 +40,23 @@ class VoiceActivityDetector(Protocol):
 
 
 class SileroVad:
-    """Silero VAD v6 (ONNX): 512-sample chunks at 16 kHz, each prefixed by the previous 64 samples."""
+    """Silero VAD v6: 512-sample chunks at 16 kHz, each prefixed by the previous 64 samples; run in
+    NumPy from the model's own weights (device/perception/silero.py), so no ONNX runtime is loaded."""
 
     key = "silero"
-    chunk_samples = 512
-    _CONTEXT = 64
+    chunk_samples = CHUNK
 
     def __init__(self) -> None:
-        ort = require_module("onnxruntime", "silero VAD", "onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # a 32 ms chunk is too small to gain from a thread pool
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         # The bytes checked against models/manifest.yaml are the bytes loaded (the face path does the same).
-        spec = model_spec("silero_vad", "onnx")
-        self._session = ort.InferenceSession(spec.verify_file(), sess_options=options, providers=["CPUExecutionProvider"])
-        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        self._input = np.zeros((1, self._CONTEXT + self.chunk_samples), dtype=np.float32)
-        self.reset()
+        spec = model_spec("silero_vad", "npz")
+        with np.load(io.BytesIO(spec.verify_file())) as weights:
+            self._net = SileroNumpy(weights)
 
     def reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._input[:] = 0.0
+        self._net.reset()
 
     def probability(self, chunk: np.ndarray) -> float:
-        buf = self._input
-        buf[0, : self._CONTEXT] = buf[0, -self._CONTEXT :]
-        buf[0, self._CONTEXT :] = chunk
-        out, self._state = self._session.run(None, {"input": buf, "state": self._state, "sr": self._sr})
-        return float(out[0, 0])
+        return self._net.probability(chunk)
 
 
 class WebrtcVad:

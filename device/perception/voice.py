@@ -50,7 +50,7 @@ FEATURE_KEYS: tuple[str, ...] = (
 
 
 class VoiceConfig(StrictModel):
-    vad: Literal["silero", "webrtc"] = Field("silero", description="Voice activity detector: `silero` (ONNX model in models/, needs the `onnx` extra) or `webrtc` (the light fallback, needs the `vad-light` extra).")
+    vad: Literal["silero", "webrtc"] = Field("silero", description="Voice activity detector: `silero` (Silero VAD v6 from models/, run in NumPy: no extra needed) or `webrtc` (the light fallback, needs the `vad-light` extra).")
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Speech starts when the detector's probability reaches this; it ends below this minus 0.15 (hysteresis). WebRTC answers 0 or 1.")
     webrtc_aggressiveness: int = Field(2, ge=0, le=3, description="WebRTC VAD only: 0 (lets most through) to 3 (strictest).")
     hangover_s: float = Field(0.2, ge=0, le=2, description="Pauses shorter than this stay inside a speech segment.")
