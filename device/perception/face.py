@@ -130,6 +130,14 @@ def _inside_tile(values: np.ndarray, view: DetectorView, h: int, w: int) -> np.n
     return ok
 
 
+def _covered(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> float:
+    """The share of box ``inner`` that box ``outer`` covers."""
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return max(0.0, w) * max(0.0, h) / area if area > 0 else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class FaceObservation:
     """What one frame says: the chosen face, its expression and how much to trust it."""
@@ -309,8 +317,11 @@ class FacePath:
         tiles = weighted_nms(tile_scores, np.concatenate([v for _, v in found[1:]]))
         kept, matched = [], set()
         for f in whole:
-            inside = [i for i, t in enumerate(tiles) if f.box[0] <= (t.box[0] + t.box[2]) / 2 <= f.box[2]
-                      and f.box[1] <= (t.box[1] + t.box[3]) / 2 <= f.box[3]]
+            # Tile faces this box lies on: their centre is inside it, or it covers a quarter of them
+            # (a coarse box straddling two neighbouring faces holds neither centre; on the
+            # @vladmandic/face-api group photograph sample4.jpg it was counted as a fifth face).
+            inside = [i for i, t in enumerate(tiles) if (f.box[0] <= (t.box[0] + t.box[2]) / 2 <= f.box[2]
+                      and f.box[1] <= (t.box[1] + t.box[3]) / 2 <= f.box[3]) or _covered(t.box, f.box) >= 0.25]
             same = [i for i in inside if box_iou(f.box, tiles[i].box) >= 0.5]
             if same or not inside:
                 kept.append(f)
