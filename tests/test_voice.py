@@ -455,10 +455,29 @@ def test_numpy_silero_is_the_onnx_model_on_real_speech(speech):
     assert npz_bytes(weights) == model_spec("silero_vad", "npz").verify_file()
 
 
-def test_the_voice_path_loads_no_onnx_runtime(tmp_path):
-    # The point of the NumPy VAD: with the face on LiteRT, a service never maps onnxruntime (~20 MiB).
-    code = ("import sys, numpy as np; from affectedge.perception.voice import VoiceAnalyser, VoiceConfig; "
-            "v = VoiceAnalyser(VoiceConfig()); v.vad.probability(np.zeros(512, np.float32)); "
-            "print('onnxruntime' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+VOICE_ONLY_SERVICE = """
+import sys
+from affectedge.config import AppConfig
+from affectedge.service import build_pipeline
+
+class Count:
+    n = 0
+    def write_window(self, w, estimates):
+        Count.n += any(e.modality == "voice" for e in estimates)
+    def write_event(self, e):
+        pass
+    def close(self):
+        pass
+
+cfg = AppConfig.model_validate({"sources": {"microphone": {"backend": "replay_wav", "path": sys.argv[1]}},
+                                "log": {"console": False}, "run": {"pace": "fast"}})
+build_pipeline(cfg, extra_sinks=[Count()]).run()
+print(Count.n > 10, "onnxruntime" in sys.modules, "scipy" in sys.modules)
+"""
+
+
+def test_the_voice_path_loads_no_onnx_runtime_and_no_scipy(sample_files):
+    # The point of the NumPy VAD and peak finder: with the face on LiteRT, a service never maps
+    # onnxruntime (~20 MiB) or SciPy (~50 MiB). Real speech through a voice-only service.
+    out = subprocess.run([sys.executable, "-c", VOICE_ONLY_SERVICE, str(sample_files[0])], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False"]
