@@ -157,8 +157,6 @@ def convert_fer(keras_path: Path, calibration: np.ndarray, out: Path) -> dict[st
     """Keras FER model -> TFLite FP32 / INT8 and ONNX FP32 / INT8 files in ``out``."""
     import tensorflow as tf
     import tf2onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
     out.mkdir(parents=True, exist_ok=True)
     model = tf.keras.models.load_model(str(keras_path), compile=False)
     calib = to_model_input(calibration)
@@ -185,18 +183,25 @@ def convert_fer(keras_path: Path, calibration: np.ndarray, out: Path) -> dict[st
     files["onnx_fp32"] = out / "fer_fp32.onnx"
     tf2onnx.convert.from_keras(model, input_signature=spec, opset=13, output_path=str(files["onnx_fp32"]))
 
+    files["onnx_int8"] = out / "fer_int8_qdq.onnx"
+    quantise_qdq(files["onnx_fp32"], files["onnx_int8"], calib, "x")
+    return files
+
+
+def quantise_qdq(fp32: Path, int8: Path, rows: np.ndarray, input_name: str) -> None:
+    """ONNX FP32 -> INT8 QDQ (activations and per-channel weights int8), calibrated on ``rows``."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self._rows = iter(calib)
+            self._rows = iter(rows)
 
         def get_next(self):
             row = next(self._rows, None)
-            return None if row is None else {"x": row[None]}
+            return None if row is None else {input_name: row[None]}
 
-    files["onnx_int8"] = out / "fer_int8_qdq.onnx"
-    quantize_static(str(files["onnx_fp32"]), str(files["onnx_int8"]), Reader(), quant_format=QuantFormat.QDQ,
+    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
-    return files
 
 
 def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict:

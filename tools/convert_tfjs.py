@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .convert_models import fidelity, quantise_qdq, run_onnx
 from .face_data import scratch_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -374,21 +375,6 @@ def manifest_entry(c: Candidate, file: Path, n_out: int, size: int, channels: in
 # ------------------------------------------------------------------------------ quantise, check
 
 
-def quantise(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._rows = iter(calibration)
-
-        def get_next(self):
-            row = next(self._rows, None)
-            return None if row is None else {"input": row[None]}
-
-    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
-
-
 TFJS_REFERENCE = r"""
 // The original model in TF.js (CPU backend): argv = kind, model json, shards, input .f32, shape json, output .f32
 const tf = require('@tensorflow/tfjs');
@@ -453,21 +439,6 @@ def tfjs_reference(c: Candidate, raw_json: bytes, shards: bytes, x: np.ndarray, 
     return np.fromfile(work / "y.f32", np.float32).reshape(len(x), -1)
 
 
-def run_onnx(model: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {"input": row[None]})[0] for row in x])
-
-
-def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict:
-    diff = np.abs(reference - candidate)
-    return {"top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
-            "max_prob_diff": float(diff.max()), "mean_prob_diff": float(diff.mean())}
-
-
 def convert_all(out: Path, cache: Path) -> dict:
     """Every candidate: FP32 and INT8 ONNX in ``out``, and the fidelity report."""
     out.mkdir(parents=True, exist_ok=True)
@@ -482,10 +453,10 @@ def convert_all(out: Path, cache: Path) -> dict:
         manifest = scratch_manifest(out, entries={f"{c.key}_fp32": manifest_entry(c, fp32, n_out, size, channels)})
         calibration, evaluation, spec = candidate_crops(manifest, f"{c.key}_fp32")
         xc, xe = model_inputs(calibration, spec), model_inputs(evaluation, spec)
-        quantise(fp32, int8, xc)
+        quantise_qdq(fp32, int8, xc, "input")
         with tempfile.TemporaryDirectory() as tmp:
             reference = tfjs_reference(c, raw_json, shards, xe, cache, Path(tmp))
-        y32, y8 = run_onnx(fp32, xe), run_onnx(int8, xe)
+        y32, y8 = run_onnx(fp32, xe)[0], run_onnx(int8, xe)[0]
         report[c.key] = {
             "source": f"{c.archive.name} {c.archive.version}",
             "calibration_crops": len(xc), "evaluation_crops": len(xe),
