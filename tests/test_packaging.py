@@ -154,6 +154,12 @@ def test_the_wheel_builds_without_setuptools_warnings_and_carries_every_data_fil
             if f.is_file():
                 installed = "affectedge/" + str(f.relative_to(REPO)).removeprefix("device/")
                 assert installed in names, installed
+    # Every model file the manifest names (the device loads them by these names).
+    from affectedge.inference.manifest import bundled_manifest_path, parse_manifest
+
+    for formats in parse_manifest(bundled_manifest_path()).values():
+        for spec in formats.values():
+            assert f"affectedge/models/{spec.file.name}" in names, spec.file.name
 
 
 COLLECTOR_UNIT = REPO / "packaging" / "affectedge-collector.service"
