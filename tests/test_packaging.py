@@ -141,7 +141,11 @@ def test_the_wheel_builds_without_setuptools_warnings_and_carries_every_data_fil
     """`pip install` once printed five warnings about data folders missing from `packages`."""
     import zipfile
 
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(REPO), "-w", str(tmp_path)],
+    # From a copy without build/ (setuptools reuses build/lib, which can hold files the
+    # configuration no longer, or not yet, selects) and without the venv and outputs.
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "out", "test-artifacts", "*.egg-info", "__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(src), "-w", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     log = built.stdout + built.stderr
