@@ -3,8 +3,8 @@
 Why not onnxruntime: it is the only thing the voice path needs it for, and loading it costs a live
 service about 20 MiB of its RSS (docs/voice.md, "Memory"); with the face on LiteRT, the service
 then needs no ONNX runtime at all. The weights are ``models/silero_vad_16k.npz``, taken from
-``models/silero_vad.onnx`` by ``tools/convert_models.py silero``, which also checks this code
-against onnxruntime on real speech (max |difference| 4.4e-6 on the demo session's 2,699 chunks,
+``models/silero_vad.onnx`` by ``tools/silero_weights.py``, which also checks this code
+against onnxruntime on real speech (max |difference| 6.7e-6 on the demo session's 2,699 chunks,
 no decision changed); tests/test_voice.py does the same.
 
 One 32 ms step, as the ONNX graph does it: the 512 new samples after the previous 64, reflect-padded
