@@ -70,6 +70,10 @@ def _on_a_pi() -> bool:
     return detect_board()[0] in ("pi4", "pi5")
 
 
+def _on_a_jetson() -> bool:
+    return (detect_board()[0] or "").startswith("jetson")
+
+
 def probe_cameras() -> list[Finding]:
     out = []
     nodes = sorted(glob.glob("/dev/video*"), key=lambda p: (len(p), p))
@@ -164,7 +168,9 @@ def probe_bluetooth() -> list[Finding]:
 RUNTIMES: tuple[tuple[str, str, str, str, Callable[[], bool]], ...] = (
     ("ai_edge_litert", "ai-edge-litert", "LiteRT models (default on a Pi)", "pip install 'affectedge[litert]'", lambda: True),
     ("tflite_runtime", "tflite-runtime", "LiteRT fallback on NumPy-1 board images", "", lambda: False),
-    ("onnxruntime", "onnxruntime", "ONNX models: face.backend onnx, e.g. a Jetson's onnxruntime-gpu", "pip install 'affectedge[onnx]'", lambda: True),
+    # Only the Jetson profile runs ONNX models by default (the VAD runs in NumPy); elsewhere a
+    # missing onnxruntime is information, with the extra that brings it for face.backend: onnx.
+    ("onnxruntime", "onnxruntime", "ONNX models: face.backend onnx, e.g. a Jetson's onnxruntime-gpu", "pip install 'affectedge[onnx]'", _on_a_jetson),
     ("cv2", "opencv-python-headless", "USB/V4L2 cameras, video replay", "pip install 'affectedge[camera]'", lambda: True),
     ("picamera2", "picamera2", "Pi Camera Module", "sudo apt install --no-install-recommends python3-picamera2 (venv with --system-site-packages)", _on_a_pi),
     ("bleak", "bleak", "BLE sensors", "pip install 'affectedge[ble]'", lambda: True),
@@ -188,7 +194,7 @@ def probe_runtimes() -> list[Finding]:
         except Exception as exc:  # ImportError, or e.g. tflite_runtime's AttributeError under NumPy 2
             absent = isinstance(exc, ModuleNotFoundError) and exc.name is not None and name.startswith(exc.name)
             detail = f"not installed ({purpose})" if absent else f"does not import: {type(exc).__name__}: {exc}"
-            out.append(Finding("missing", name, detail, fix) if needed() else Finding("info", name, detail))
+            out.append(Finding("missing", name, detail, fix) if needed() else Finding("info", name, f"{detail}{'; ' + fix if fix else ''}"))
             continue
         detail = f"{_version(dist, module)} ({purpose})"
         if name == "onnxruntime":
