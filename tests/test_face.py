@@ -605,7 +605,7 @@ def faceapi_groups() -> dict[str, np.ndarray]:
     try:
         return faceapi_group_photos()
     except FaceDataError as exc:  # no npm registry and nothing cached
-        pytest.skip(str(exc))
+        pytest.skip(f"@vladmandic/face-api's group photographs are not cached and cannot be fetched here: {exc}")
 
 
 def test_the_faces_of_six_more_group_photographs_are_counted(tiled, faceapi_groups):

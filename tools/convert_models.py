@@ -157,6 +157,7 @@ def convert_fer(keras_path: Path, calibration: np.ndarray, out: Path) -> dict[st
     """Keras FER model -> TFLite FP32 / INT8 and ONNX FP32 / INT8 files in ``out``."""
     import tensorflow as tf
     import tf2onnx
+
     out.mkdir(parents=True, exist_ok=True)
     model = tf.keras.models.load_model(str(keras_path), compile=False)
     calib = to_model_input(calibration)

@@ -27,6 +27,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -267,6 +268,7 @@ def faceapi_expression_to_onnx(weights: dict[str, np.ndarray], name: str):
 @dataclass(frozen=True)
 class Candidate:
     key: str              # manifest key
+    kind: str             # "graph": a TF.js graph model, translated op by op; "faceapi": face-api's FaceExpressionNet, rebuilt
     archive: NpmArchive
     members: tuple[str, ...]   # model JSON first, then its weight shards
     description: str
@@ -275,14 +277,14 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("human_emotion", HUMAN, ("package/models/emotion.json", "package/models/emotion.bin"),
+    Candidate("human_emotion", "graph", HUMAN, ("package/models/emotion.json", "package/models/emotion.bin"),
               "FER2013 CNN (oarriaga/face_classification) as shipped by @vladmandic/human, INT8 QDQ.",
               "https://github.com/oarriaga/face_classification (MIT), converted to TF.js by github.com/vladmandic",
               # human's emotion.ts: bilinear resize of the face box, grey, (x - 0.5) * 2 on 0..1 pixels.
               {"size": 64, "colour": "grey", "layout": "nhwc", "normalise": {"divide": 127.5, "subtract": 1.0},
                "crop": {"scale": 1.2, "shift_up": 0.13},
                "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], "scores": "probabilities"}),
-    Candidate("faceapi_expression", FACE_API,
+    Candidate("faceapi_expression", "faceapi", FACE_API,
               ("package/model/face_expression_model-weights_manifest.json", "package/model/face_expression_model.bin"),
               "face-api.js FaceExpressionNet (densenet-style, 112x112 RGB) as shipped by @vladmandic/face-api, INT8 QDQ.",
               "https://github.com/justadudewhohacks/face-api.js (MIT), maintained fork github.com/vladmandic/face-api (MIT)",
@@ -307,7 +309,7 @@ def load_candidate(c: Candidate, cache: Path) -> tuple[dict, dict[str, np.ndarra
 
 
 def to_onnx(c: Candidate, doc: dict, weights: dict[str, np.ndarray]):
-    return graph_model_to_onnx(doc, weights, c.key) if c.key == "human_emotion" else faceapi_expression_to_onnx(weights, c.key)
+    return graph_model_to_onnx(doc, weights, c.key) if c.kind == "graph" else faceapi_expression_to_onnx(weights, c.key)
 
 
 # ------------------------------------------------------------------------------ face crops
@@ -430,10 +432,9 @@ def tfjs_reference(c: Candidate, raw_json: bytes, shards: bytes, x: np.ndarray, 
     (work / "model.json").write_bytes(raw_json)
     (work / "weights.bin").write_bytes(shards)
     x.astype(np.float32).tofile(work / "x.f32")
-    kind = "graph" if c.key == "human_emotion" else "faceapi"
-    done = subprocess.run(["node", str(script), kind, str(work / "model.json"), str(work / "weights.bin"), str(work / "x.f32"),
+    done = subprocess.run(["node", str(script), c.kind, str(work / "model.json"), str(work / "weights.bin"), str(work / "x.f32"),
                            json.dumps(list(x.shape)), str(work / "y.f32")], capture_output=True, text=True,
-                          env={"NODE_PATH": str(ref / "node_modules"), "PATH": shutil.os.environ["PATH"]})
+                          env={"NODE_PATH": str(ref / "node_modules"), "PATH": os.environ["PATH"]})
     if done.returncode != 0:
         raise SystemExit(f"TF.js reference failed:\n{done.stderr[-3000:]}")
     return np.fromfile(work / "y.f32", np.float32).reshape(len(x), -1)

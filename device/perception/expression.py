@@ -109,7 +109,6 @@ class ExpressionSpec:
             va = (max(-1.0, min(1.0, out[self.valence_index])), max(-1.0, min(1.0, out[self.arousal_index])))
         return probabilities, va
 
-
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         """Temperature-scaled probabilities (the same array when T is 1, so nothing changes)."""
         if self.temperature == 1.0:

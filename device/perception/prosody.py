@@ -202,7 +202,7 @@ def syllable_nuclei(loudness_db: np.ndarray, voiced: np.ndarray, min_dip_db: flo
 def find_peaks(x: np.ndarray, prominence: float, distance: int) -> np.ndarray:
     """Indexes of the peaks of ``x`` at least ``distance`` apart (the higher kept) with at least
     ``prominence``: scipy.signal.find_peaks(x, prominence=, distance=)'s rules, step for step, so
-    the voice path does not import SciPy (about 50 MiB of a live service's memory; docs/vision.md).
+    the voice path does not import SciPy (about 50 MiB of a live service's memory; docs/service.md, "Memory").
     A plateau's peak is its middle sample, as SciPy's is."""
     x = np.asarray(x, dtype=np.float64)
     peaks = []

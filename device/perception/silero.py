@@ -1,7 +1,7 @@
 """Silero VAD v6 at 16 kHz in NumPy: the ONNX model's 16 kHz branch, op for op, with its weights.
 
 Why not onnxruntime: it is the only thing the voice path needs it for, and loading it costs a live
-service about 20 MiB of its RSS (docs/voice.md, "Memory"); with the face on LiteRT, the service
+service about 20 MiB of its RSS (docs/service.md, "Memory"); with the face on LiteRT, the service
 then needs no ONNX runtime at all. The weights are ``models/silero_vad_16k.npz``, taken from
 ``models/silero_vad.onnx`` by ``tools/silero_weights.py``, which also checks this code
 against onnxruntime on real speech (max |difference| 6.7e-6 on the demo session's 2,699 chunks,

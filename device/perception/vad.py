@@ -20,8 +20,8 @@ from typing import Iterator, Optional, Protocol
 import numpy as np
 
 from ..inference.manifest import model_spec
-from .silero import CHUNK, SileroNumpy
 from ..sources.base import require_module
+from .silero import CHUNK, SileroNumpy
 
 SAMPLE_RATE = 16_000
 
