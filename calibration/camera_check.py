@@ -7,10 +7,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from affectedge.types import Event, Sample, VideoFrame
+from affectedge.core.types import Event, Sample, VideoFrame
 
 from .checks import CheckResult, graded
-from .config import CameraCheckConfig
+from ..config.calibration import CameraCheckConfig
 from .phase import PhaseSpan
 
 SHARPNESS_WIDTH_PX = 320  # Laplacian variance depends on resolution; measure at one width

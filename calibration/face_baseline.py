@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 
 from affectedge.perception.baseline import FaceBaseline
-from affectedge.types import ModalityEstimate, Sample
+from affectedge.core.types import ModalityEstimate, Sample
 
-from .config import BaselineRecordingConfig
+from ..config.calibration import BaselineRecordingConfig
 from .phase import PhaseSpan, SpanRecorder
 
 

@@ -7,10 +7,10 @@ from typing import Optional
 
 import numpy as np
 
-from affectedge.types import AudioChunk, Event, Sample
+from affectedge.core.types import AudioChunk, Event, Sample
 
 from .checks import CheckResult, graded
-from .config import MicrophoneCheckConfig
+from ..config.calibration import MicrophoneCheckConfig
 from .phase import PhaseSpan
 
 SILENCE_DBFS = -140.0  # the level reported for digital zero (log of 0 is not a number)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Optional, Sequence
 
-from affectedge.types import Event, FusedWindow, ModalityEstimate, Sample
+from affectedge.core.types import Event, FusedWindow, ModalityEstimate, Sample
 
 
 class PhaseSpan:

@@ -17,9 +17,9 @@ import numpy as np
 
 from affectedge.perception.baseline import POPULATION_PHYSIOLOGY, MeanSd, PhysiologyBaseline
 from affectedge.perception.physiology import FEATURES, PhysiologyAnalyser, PhysiologyConfig
-from affectedge.types import Event, PhysioSample, Sample
+from affectedge.core.types import Event, PhysioSample, Sample
 
-from .config import BaselineRecordingConfig
+from ..config.calibration import BaselineRecordingConfig
 from .phase import PhaseSpan
 
 # The sample kind each feature is computed from (heart rate from RR when a strap sends RR).

@@ -14,10 +14,10 @@ import numpy as np
 
 from affectedge.perception.physiology import PhysiologyConfig
 from affectedge.perception.physiology_features import in_range
-from affectedge.types import Event, PhysioSample, Sample
+from affectedge.core.types import Event, PhysioSample, Sample
 
 from .checks import CheckResult, graded
-from .config import PhysiologyCheckConfig
+from ..config.calibration import PhysiologyCheckConfig
 from .phase import PhaseSpan
 
 _NAMES = {"hr": "heart rate", "rr": "RR interval", "eda": "EDA"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from affectedge.config import AppConfig, load_config
-from affectedge.demo import demo_config_dict
-from affectedge.errors import AffectEdgeError
-from affectedge.session import default_session_dir, load_rest_recording, load_session
+from affectedge.config.app import AppConfig, load_config
+from affectedge.offline.demo import demo_config_dict
+from affectedge.core.errors import AffectEdgeError
+from affectedge.offline.demo_session import default_session_dir, load_rest_recording, load_session
 
 from .calibrate import CalibrationPlan
 

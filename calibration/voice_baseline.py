@@ -17,9 +17,9 @@ import numpy as np
 
 from affectedge.perception.baseline import MeanSd, VoiceBaseline
 from affectedge.perception.voice import POPULATION_F0_HZ, POPULATION_LOUDNESS_DB
-from affectedge.types import ModalityEstimate, Sample
+from affectedge.core.types import ModalityEstimate, Sample
 
-from .config import BaselineRecordingConfig
+from ..config.calibration import BaselineRecordingConfig
 from .phase import PhaseSpan, SpanRecorder
 
 

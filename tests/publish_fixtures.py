@@ -23,7 +23,7 @@ PREFIX = "affectedge"
 
 def need_mosquitto() -> None:
     if find_mosquitto() is None:
-        pytest.fail("mosquitto is not installed: run tools/install_system_deps.sh as root (apt-get install mosquitto)")
+        pytest.fail("mosquitto is not installed: run tools/setup/install_system_deps.sh as root (apt-get install mosquitto)")
 
 
 # ---------------------------------------------------------------- PKI
@@ -242,9 +242,9 @@ def fused_windows(n: int, length_s: float = 0.2, start_k: int = 0) -> list:
     """``n`` windows from the real fusion step, fed a slow sweep of arousal and valence that visits
     every zone (test inputs for the publishing path, in the manner of tests/test_fusion.py; the
     numbers are inputs whose summaries the tests check, not a claim about anybody's affect)."""
-    from affectedge.config import FusionConfig, WindowConfig, ZoneConfig
-    from affectedge.fusion import FusionState, fuse_window
-    from affectedge.types import LABELS, ModalityEstimate
+    from affectedge.fusion.config import FusionConfig, WindowConfig, ZoneConfig
+    from affectedge.fusion.fuse import FusionState, fuse_window
+    from affectedge.core.types import LABELS, ModalityEstimate
 
     fusion, window, zones = FusionConfig(), WindowConfig(length_s=length_s, smoothing_tau_s=0.0), ZoneConfig()
     state, out = FusionState(), []

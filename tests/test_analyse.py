@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import affectedge
-from affectedge.config import AppConfig
+from affectedge.config.app import AppConfig
 from affectedge.offline.study import discover, run_study
-from affectedge.service import build_pipeline
+from affectedge.service.assembly import build_pipeline
 
 pd = pytest.importorskip("pandas", reason="the analyse API returns DataFrames (analyse extra)")
 pytest.importorskip("av", reason="PyAV demuxes a video's audio track (analyse extra)")
@@ -30,10 +30,10 @@ def window_records(log: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def study_dir(demo_session, tmp_path_factory) -> Path:
-    """Two sessions of real recordings (affectedge_tools.bench_study.make_study): (a) the demo's
+    """Two sessions of real recordings (affectedge_tools.bench.bench_study.make_study): (a) the demo's
     face clip, its speech and its ECG/EDA; (b) another clip with its own audio track (used as the
     microphone) and the resting span's physiology of the demo's subject."""
-    from affectedge_tools.bench_study import make_study
+    from affectedge_tools.bench.bench_study import make_study
 
     return make_study(tmp_path_factory.mktemp("study") / "study", 1, demo_session.root)
 

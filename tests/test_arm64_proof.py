@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from affectedge.config import AppConfig
-from affectedge.demo import demo_config_dict
-from affectedge.service import build_pipeline
-from affectedge_tools.arm64_proof import compare_windows
-from affectedge_tools.debian_root import pip_config_for_root
+from affectedge.config.app import AppConfig
+from affectedge.offline.demo import demo_config_dict
+from affectedge.service.assembly import build_pipeline
+from affectedge_tools.proofs.arm64_proof import compare_windows
+from affectedge_tools.proofs.debian_root import pip_config_for_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_pip_config_drops_local_paths_and_carries_the_ca_bundle(tmp_path):
 @pytest.mark.proof
 @pytest.mark.skipif(os.environ.get("AFFECTEDGE_ARM64_PROOF") != "1", reason="set AFFECTEDGE_ARM64_PROOF=1 to run the emulated arm64 demo (tens of minutes, root)")
 def test_arm64_demo_matches_x86_64(demo_session, tmp_path):
-    from affectedge_tools.arm64_proof import main
+    from affectedge_tools.proofs.arm64_proof import main
 
     result_file = tmp_path / "result.json"
     assert main(["--session", str(demo_session.root), "--result", str(result_file)]) == 0

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 from affectedge.ble.profiles import load_profile, normalize_uuid
 from affectedge.ble.sensor import ReconnectPolicy, SensorLink
 from affectedge.ble.transport_bleak import BleakTransport
-from affectedge.types import Event, PhysioSample
-from affectedge_tools.ble_sim import HR_ADDRESS, heart_rate_packets, read_physio_csv
+from affectedge.core.types import Event, PhysioSample
+from affectedge.ble.simulator import HR_ADDRESS, heart_rate_packets, read_physio_csv
 
 HRM = normalize_uuid("2A37")
 BATTERY = normalize_uuid("2A19")

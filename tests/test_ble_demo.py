@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from affectedge.demo import run_demo
+from affectedge.offline.demo import run_demo
 
 pytest.importorskip("bumble", reason="the simulated BLE sensors run on bumble (ble-sim and test extras)")
 

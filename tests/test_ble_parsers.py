@@ -15,7 +15,7 @@ from affectedge.ble.parsers import PARSERS
 from affectedge.ble.parsers.eda_sequenced import EdaSequencedOptions, EdaSequencedParser
 from affectedge.ble.parsers.heart_rate import HeartRateMeasurementParser
 from affectedge.ble.profiles import load_profile
-from affectedge_tools.ble_sim import eda_packets, heart_rate_packets, read_physio_csv
+from affectedge.ble.simulator import eda_packets, heart_rate_packets, read_physio_csv
 
 HRM = load_profile("heart_rate").characteristics[0]
 EDA = load_profile("eda_affectedge").characteristics[0]

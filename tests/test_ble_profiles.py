@@ -9,8 +9,8 @@ import pytest
 
 from affectedge.ble.decoder import CharacteristicDecoder
 from affectedge.ble.profiles import ProfileError, load_profile, shipped_profiles
-from affectedge.config import load_config
-from affectedge.errors import BackendUnavailableError, ConfigError
+from affectedge.config.app import load_config
+from affectedge.core.errors import BackendUnavailableError, ConfigError
 from affectedge.sources import create_source
 
 VENDOR = """\

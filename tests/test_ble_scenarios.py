@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from affectedge.clock import ScaledClock
+from affectedge.core.clock import ScaledClock
 from affectedge.sources.ble import BleConfig, BleSource
-from affectedge.types import Event, PhysioSample
-from affectedge_tools.ble_sim import (SimulatedLink, eda_band, eda_packets, heart_rate_packets, heart_rate_strap,
+from affectedge.core.types import Event, PhysioSample
+from affectedge.ble.simulator import (SimulatedLink, eda_band, eda_packets, heart_rate_packets, heart_rate_strap,
                                       read_physio_csv)
 
 pytest.importorskip("bumble", reason="the simulated BLE sensors run on bumble (ble-sim and test extras)")
@@ -177,8 +177,8 @@ def test_two_sensors_at_once_deliver_the_recording(world, physio):
 
 
 def test_sensor_that_never_appears_is_reported_and_the_others_run(world, physio):
-    from affectedge.config import AppConfig
-    from affectedge.pipeline import Pipeline
+    from affectedge.config.app import AppConfig
+    from affectedge.service.pipeline import Pipeline
 
     link, (central, hr_hci, _), made = world
     strap, clock = playing_strap(hr_hci, physio, made, speed=1.0)
@@ -201,7 +201,7 @@ def test_sensor_that_never_appears_is_reported_and_the_others_run(world, physio)
             pass
 
     sink = Events()
-    from affectedge.service import build_sources
+    from affectedge.service.assembly import build_sources
 
     pipeline = Pipeline(cfg, build_sources(cfg), [], [sink], clock=clock)
     stop = threading.Event()

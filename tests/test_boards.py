@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from affectedge.boards import BOARDS_DIR, board_names, detect_board, merge_config
-from affectedge.config import load_config
-from affectedge.errors import ConfigError
+from affectedge.config.boards import BOARDS_DIR, board_names, detect_board, merge_config
+from affectedge.config.app import load_config
+from affectedge.core.errors import ConfigError
 
 # A profile using only keys that exist on every branch (the shipped ones also set camera/face/voice).
 PROFILE = """\

@@ -32,15 +32,15 @@ from affectedge.calibration.plans import plan_from_config, plan_from_replay
 from affectedge.calibration.profile_store import ProfileStore
 from affectedge.perception.baseline import POPULATION_PHYSIOLOGY, load_baseline
 from affectedge.perception.physiology import FEATURES, PhysiologyAnalyser, PhysiologyConfig
-from affectedge.session import load_rest_recording
-from affectedge.types import PhysioSample
+from affectedge.offline.demo_session import load_rest_recording
+from affectedge.core.types import PhysioSample
 
 nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the physiology reference (test and tools extras)")
 
 
 @pytest.fixture(scope="session")
 def rest(demo_session):
-    from affectedge_tools import build_demo_session as builder
+    from affectedge_tools.data import build_demo_session as builder
 
     builder.ensure_rest_recording(demo_session.root, builder.default_cache_dir())
     return load_rest_recording(demo_session.root)
@@ -214,7 +214,7 @@ def test_good_recordings_pass_their_checks(demo_session, tmp_path):
     assert check(outcome, "microphone", "speech").status in ("pass", "unavailable"), text
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/install_system_deps.sh installs it)")
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/setup/install_system_deps.sh installs it)")
 def test_silent_microphone_fails_the_level_check(demo_session, tmp_path):
     quiet = tmp_path / "attenuated.wav"
     subprocess.run(["sox", str(demo_session.microphone.path), str(quiet), "vol", "-80dB"], check=True)
@@ -329,9 +329,9 @@ class EstimateCollector:
 @pytest.fixture(scope="module")
 def session_estimates(demo_session, tmp_path_factory):
     """The service's own pipeline and analysers on the session's camera and microphone (no calibration code)."""
-    from affectedge.config import AppConfig
-    from affectedge.demo import demo_config_dict
-    from affectedge.service import build_pipeline
+    from affectedge.config.app import AppConfig
+    from affectedge.offline.demo import demo_config_dict
+    from affectedge.service.assembly import build_pipeline
 
     data = demo_config_dict(demo_session, tmp_path_factory.mktemp("service"), console=False)
     data["sources"].pop("physiology")
@@ -411,7 +411,7 @@ def test_profile_with_voice_and_face_drives_the_analysers(rest_profile):
     assert FaceAnalyser(FaceConfig(), path=face.path).describe().endswith("(no face baseline)")
 
 
-@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/install_system_deps.sh installs it)")
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/setup/install_system_deps.sh installs it)")
 def test_muted_microphone_rejects_the_voice_baseline_and_keeps_the_rest(demo_session, rest, tmp_path):
     quiet = tmp_path / "attenuated.wav"
     subprocess.run(["sox", str(demo_session.microphone.path), str(quiet), "vol", "-80dB"], check=True)

@@ -16,13 +16,13 @@ import pytest
 
 cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the real clips and photographs (camera extra)")
 
-from affectedge.config import AppConfig  # noqa: E402
-from affectedge.errors import BackendUnavailableError, SourceError  # noqa: E402
+from affectedge.config.app import AppConfig  # noqa: E402
+from affectedge.core.errors import BackendUnavailableError, SourceError  # noqa: E402
 from affectedge.sources import create_source  # noqa: E402
 from affectedge.sources.opencv_camera import OpenCvCameraConfig, OpenCvCameraSource  # noqa: E402
 from affectedge.sources.picamera2_camera import Picamera2CameraConfig, Picamera2CameraSource  # noqa: E402
 from affectedge.sources.replay_video import ReplayVideoConfig, ReplayVideoSource  # noqa: E402
-from affectedge.types import Event, VideoFrame  # noqa: E402
+from affectedge.core.types import Event, VideoFrame  # noqa: E402
 
 CLIP = "single_face.mp4"  # 640x360, 30 fps, 72 frames
 

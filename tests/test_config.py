@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from affectedge.config import AppConfig, load_config
-from affectedge.config_reference import config_reference
-from affectedge.errors import ConfigError
+from affectedge.config.app import AppConfig, load_config
+from affectedge.config.reference import config_reference
+from affectedge.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_every_field_has_a_description_and_the_reference_is_current():
             for sub in _models(field.annotation):
                 walk(sub)
 
-    from affectedge.config_reference import _models_in as _models
+    from affectedge.config.reference import _models_in as _models
 
     walk(AppConfig)
     committed = (REPO / "docs" / "config-reference.md").read_text()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from affectedge.config import load_config
+from affectedge.config.app import load_config
 from affectedge.sinks.console import ConsoleSink, format_window
-from affectedge.source_status import SourceStatus, explain
-from affectedge.types import Event, FusedWindow, ModalityContribution
+from affectedge.core.source_status import SourceStatus, explain
+from affectedge.core.types import Event, FusedWindow, ModalityContribution
 
 REPO = Path(__file__).resolve().parents[1]
 # Raw errors as the backends reported them on a box with no camera, sound library or BlueZ.

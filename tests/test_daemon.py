@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from affectedge.demo import demo_config_dict
+from affectedge.offline.demo import demo_config_dict
 
 
 def count(db_path, sql):

@@ -22,7 +22,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 @pytest.fixture
 def browser(tmp_path):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("chromium and chromium-driver are not installed: run tools/install_system_deps.sh as root")
+        pytest.fail("chromium and chromium-driver are not installed: run tools/setup/install_system_deps.sh as root")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -183,7 +183,7 @@ def test_site_overview_with_fifty_devices_puts_offline_and_heightened_first(brow
 
     from affectedge.publish.local_broker import MosquittoBroker
     from affectedge.publish.privacy import gate_status, summary_payload
-    from affectedge_tools.bench_fleet import real_summaries
+    from affectedge_tools.bench.bench_fleet import real_summaries
 
     summaries = real_summaries(60)
     yellow = [i for i, s in enumerate(summaries) if s.zone == "yellow"]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from affectedge.demo import run_demo
+from affectedge.offline.demo import run_demo
 from affectedge.publish.local_broker import MosquittoBroker
 from affectedge.publish.privacy import STATUS_VALUES, WHITELIST, _validator
 from affectedge.publish.topics import DeviceTopics

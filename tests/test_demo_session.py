@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectedge.errors import SourceError
-from affectedge.session import DemoSession, default_session_dir, file_sha256, load_session
-from affectedge_tools import build_demo_session as builder
+from affectedge.core.errors import SourceError
+from affectedge.offline.demo_session import DemoSession, default_session_dir, file_sha256, load_session
+from affectedge_tools.data import build_demo_session as builder
 
 pytestmark = pytest.mark.slow
 

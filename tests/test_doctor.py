@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from affectedge.doctor import format_report, probe_models
+from affectedge.service.doctor import format_report, probe_models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_a_runtime_that_crashes_on_import_is_reported_not_raised(tmp_path):
 
 def test_models_checked_against_their_sha256(tmp_path):
     good = tmp_path / "good.tflite"
-    shutil.copy(REPO / "device" / "fusion.py", good)  # any real file stands for a model here
+    shutil.copy(REPO / "device" / "fusion" / "fuse.py", good)  # any real file stands for a model here
     bad = tmp_path / "bad.tflite"
     shutil.copy(good, bad)
     digest = hashlib.sha256(good.read_bytes()).hexdigest()

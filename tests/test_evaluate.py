@@ -1,5 +1,5 @@
 """`affectedge evaluate` on real recordings and photographs with hand-checked labels
-(tools/labels/README.md, tools/build_eval_faces.py): the figures match scikit-learn's, unlabelled
+(tools/data/labels/README.md, tools/data/build_eval_faces.py): the figures match scikit-learn's, unlabelled
 spans are excluded, the label layouts agree, bad label files are named, and the figures are pinned
 to the floors docs/accuracy.md states."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from affectedge.cli import main
-from affectedge.demo import run_demo
+from affectedge.offline.demo import run_demo
 from affectedge.review.evaluate import evaluate_log
 from affectedge.review.labels import LabelError, read_image_labels, read_session_labels
 from affectedge.review.log_reader import read_log
@@ -23,7 +23,7 @@ sklearn = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the met
 pytestmark = pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 
 REPO = Path(__file__).resolve().parents[1]
-LABELS = REPO / "tools" / "labels" / "demo-session-emotions.csv"
+LABELS = REPO / "tools" / "data" / "labels" / "demo-session-emotions.csv"
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_a_bad_label_file_is_named_with_line_and_column(tmp_path, text, message)
 
 
 def test_still_faces_and_the_cli(demo_log, tmp_path, capsys):
-    from affectedge_tools.build_eval_faces import build
+    from affectedge_tools.data.build_eval_faces import build
 
     labels = build(tmp_path / "faces")
     items = read_image_labels(labels)
@@ -182,10 +182,10 @@ def test_fused_confidence_is_monotone_in_accuracy_on_the_demo_session(demo_log):
 
 
 def test_temperature_fitted_on_one_half_does_not_carry_to_the_other_so_none_ships(demo_log):
-    # tools/calibrate_expression.py's two folds on the demo's face windows: the documented finding
+    # tools/models/calibrate_expression.py's two folds on the demo's face windows: the documented finding
     # (docs/accuracy.md, "Calibration") that keeps the bundled model at T = 1.
     from affectedge.inference.manifest import bundled_manifest_path, parse_manifest
-    from affectedge_tools.calibrate_expression import best_temperature, labelled_face_windows, nll
+    from affectedge_tools.models.calibrate_expression import best_temperature, labelled_face_windows, nll
 
     p, truth, blocks = labelled_face_windows(demo_log)
     helped = []
@@ -199,7 +199,7 @@ def test_temperature_fitted_on_one_half_does_not_carry_to_the_other_so_none_ship
 
 
 def test_temperature_moves_the_confidence_never_the_label():
-    from affectedge.errors import ModelError
+    from affectedge.core.errors import ModelError
     from affectedge.perception.expression import parse_expression_spec
 
     section = {"size": 64, "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]}

@@ -15,15 +15,15 @@ import pytest
 cv2 = pytest.importorskip("cv2", reason="OpenCV decodes the real clips and photographs (camera extra)")
 pytest.importorskip("ai_edge_litert", reason="the INT8 face models run on LiteRT (litert extra)")
 
-from affectedge.errors import BackendUnavailableError, ModelError  # noqa: E402
+from affectedge.core.errors import BackendUnavailableError, ModelError  # noqa: E402
 from affectedge.inference import load_model  # noqa: E402
 from affectedge.inference.manifest import bundled_manifest_path, parse_manifest  # noqa: E402
 from affectedge.inference.onnx import choose_providers  # noqa: E402
 from affectedge.perception.blazeface import ANCHORS, LEFT_EYE, RIGHT_EYE  # noqa: E402
 from affectedge.perception.expression import CIRCUMPLEX, valence_arousal  # noqa: E402
 from affectedge.perception.face import FaceAnalyser, FaceConfig, FacePath, load_face_path  # noqa: E402
-from affectedge.types import LABELS, VideoFrame  # noqa: E402
-from affectedge_tools.face_data import GROUP_FACE_CENTRES, faces_found, non_face_images  # noqa: E402
+from affectedge.core.types import LABELS, VideoFrame  # noqa: E402
+from affectedge_tools.data.face_data import GROUP_FACE_CENTRES, faces_found, non_face_images  # noqa: E402
 
 # Hand-checked on the images (file viewer, 20 px grid): face box from brow to chin and cheek to
 # cheek, and the eye centres (the subject's right eye is on the image's left).
@@ -443,8 +443,8 @@ def test_device_face_path_imports_neither_tensorflow_nor_torch():
 def test_demo_session_video_runs_through_the_face_path(demo_session, tmp_path):
     """The whole pipeline on the demo's camera track: faces where the clips show one, no face
     estimate during the empty-scene clip (no_face.mp4), never a made-up neutral."""
-    from affectedge.config import AppConfig
-    from affectedge.service import build_pipeline
+    from affectedge.config.app import AppConfig
+    from affectedge.service.assembly import build_pipeline
     from affectedge.sinks.base import Sink
 
     class Collect(Sink):
@@ -585,7 +585,7 @@ def test_an_expression_section_that_does_not_fit_the_model_is_refused_naming_it(
     ("faceapi_expression", {"astronaut": "happy", "happy_open": "happy", "surprise": "surprised"}),
 ])
 def test_the_converted_npm_expression_models_read_real_faces_through_the_slot(photos, model, cases):
-    # tools/convert_tfjs.py: each checked against TF.js itself there; here, that the manifest's
+    # tools/models/convert_tfjs.py: each checked against TF.js itself there; here, that the manifest's
     # expression section (size, colour, normalisation, class order) feeds and reads it right.
     pytest.importorskip("onnxruntime", reason="the converted models are ONNX only (onnx extra)")
     entry = parse_manifest(bundled_manifest_path())[model]["onnx"]
@@ -600,7 +600,7 @@ def test_the_converted_npm_expression_models_read_real_faces_through_the_slot(ph
 
 @pytest.fixture(scope="module")
 def faceapi_groups() -> dict[str, np.ndarray]:
-    from affectedge_tools.face_data import FaceDataError, faceapi_group_photos
+    from affectedge_tools.data.face_data import FaceDataError, faceapi_group_photos
 
     try:
         return faceapi_group_photos()
@@ -612,7 +612,7 @@ def test_the_faces_of_six_more_group_photographs_are_counted(tiled, faceapi_grou
     # @vladmandic/face-api's demo photographs, 3 to 5 people each, counted by eye. With tiles every
     # count is right (before the straddling-box rule, sample4's count was 5); the whole frame alone
     # misses faces in four of them. Where the chosen face is readable, the estimate carries the count.
-    from affectedge_tools.face_data import FACEAPI_GROUP_FACES
+    from affectedge_tools.data.face_data import FACEAPI_GROUP_FACES
 
     whole = load_face_path(FaceConfig())
     missed = estimates = 0

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("cv2", reason="the face path needs OpenCV (camera extra)")
 
 from affectedge.perception.face import FaceConfig  # noqa: E402
-from affectedge_tools.face_stride import EVERY_FRAME, STRIDE, face_windows, fidelity, video_frames_at  # noqa: E402
+from affectedge_tools.bench.face_stride import EVERY_FRAME, STRIDE, face_windows, fidelity, video_frames_at  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import sys
 import pytest
 import yaml
 
-from affectedge.config import AppConfig
-from affectedge.demo import demo_config_dict
+from affectedge.config.app import AppConfig
+from affectedge.offline.demo import demo_config_dict
 from affectedge.inference.manifest import bundled_manifest_path
-from affectedge.service import build_pipeline
-from affectedge.types import Event
+from affectedge.service.assembly import build_pipeline
+from affectedge.core.types import Event
 
 
 @pytest.fixture

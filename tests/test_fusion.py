@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from affectedge.config import FusionConfig, WindowConfig, ZoneConfig
-from affectedge.fusion import FusionState, fuse_window
-from affectedge.records import dumps, window_record
-from affectedge.types import LABELS, ModalityEstimate
-from affectedge.zones import zone_for
+from affectedge.fusion.config import FusionConfig, WindowConfig, ZoneConfig
+from affectedge.fusion.fuse import FusionState, fuse_window
+from affectedge.core.records import dumps, window_record
+from affectedge.core.types import LABELS, ModalityEstimate
+from affectedge.fusion.zones import zone_for
 
 FUSION = FusionConfig()
 NO_SMOOTHING = WindowConfig(smoothing_tau_s=0.0)

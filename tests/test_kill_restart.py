@@ -22,7 +22,7 @@ import time
 
 import yaml
 
-from affectedge.demo import demo_config_dict
+from affectedge.offline.demo import demo_config_dict
 from affectedge.publish.topics import DeviceTopics
 from publish_fixtures import DEVICE, PREFIX, Observer, pki, start_secure_broker  # noqa: F401
 

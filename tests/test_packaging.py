@@ -102,7 +102,7 @@ def test_install_script_passes_shellcheck():
 
 
 def test_config_template_validates_also_with_publishing_enabled(tmp_path):
-    from affectedge.config import load_config
+    from affectedge.config.app import load_config
 
     template = (REPO / "packaging" / "config.yaml").read_text()
     cfg = load_config(REPO / "packaging" / "config.yaml")
@@ -120,10 +120,10 @@ def test_config_template_validates_also_with_publishing_enabled(tmp_path):
 
 @pytest.mark.parametrize("board", ["pi4", "pi5", "jetson-orin-nano", "x86-64"])
 def test_the_guides_steps_are_what_the_systemd_proof_runs_and_its_config_validates(tmp_path, board):
-    """docs/service.md is executed by tools/systemd_proof.py: its config block must be valid over
+    """docs/service.md is executed by tools/proofs/systemd_proof.py: its config block must be valid over
     every board, and write only under the state directory the unit leaves writable."""
-    from affectedge.config import load_config
-    from affectedge_tools.systemd_proof import docs_steps
+    from affectedge.config.app import load_config
+    from affectedge_tools.proofs.systemd_proof import docs_steps
 
     apt, config, check = docs_steps(REPO)
     assert any("mosquitto" in cmd for cmd in apt) and not any("picamera2" in cmd for cmd in apt)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectedge.errors import SourceError
+from affectedge.core.errors import SourceError
 from affectedge.perception.physiology import PhysiologyAnalyser, PhysiologyConfig
 from affectedge.sources.physio_formats import READERS, Malformed
 from affectedge.sources.replay_csv import ReplayCsvConfig, ReplayCsvSource
-from affectedge.types import Event, PhysioSample
-from affectedge_tools import build_demo_session as builder
+from affectedge.core.types import Event, PhysioSample
+from affectedge_tools.data import build_demo_session as builder
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from affectedge.errors import ConfigError
+from affectedge.core.errors import ConfigError
 from affectedge.perception.baseline import POPULATION_PHYSIOLOGY, MeanSd, PersonBaseline, PhysiologyBaseline, load_baseline
 from affectedge.perception.physiology import PhysiologyAnalyser, PhysiologyConfig
 from affectedge.perception.physiology_features import ScrDetector, rr_is_outlier
-from affectedge.types import PhysioSample
+from affectedge.core.types import PhysioSample
 
 nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the physiology reference (test and tools extras)")
 
@@ -474,7 +474,7 @@ def test_event_related_response_on_the_picture_task_is_what_the_docs_report():
     """docs/physiology.md's table: the device path over all of systole's Task1, around the 36 neutral
     (code 1) and 36 disgusting (code 2) picture onsets. The honest finding is a null one: every
     disgust-minus-neutral interval holds zero, and SCRs follow pictures less often than chance."""
-    from affectedge_tools.event_response import analyse
+    from affectedge_tools.data.event_response import analyse
 
     result = analyse()
     kinds = {k["kind"]: k for k in result["kinds"]}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from affectedge.config import AppConfig
-from affectedge.demo import demo_config_dict
-from affectedge.service import build_pipeline
+from affectedge.config.app import AppConfig
+from affectedge.offline.demo import demo_config_dict
+from affectedge.service.assembly import build_pipeline
 
 
 def config_for(session, out: Path, **overrides) -> AppConfig:

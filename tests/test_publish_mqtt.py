@@ -14,7 +14,7 @@ from affectedge.publish.outbox import Outbox
 from affectedge.publish.privacy import WHITELIST, _validator
 from affectedge.publish.sink import PublishSink
 from affectedge.publish.topics import DeviceTopics
-from affectedge.types import Event
+from affectedge.core.types import Event
 
 from publish_fixtures import DEVICE, PREFIX, Observer, fused_windows, secure_broker, pki, start_secure_broker  # noqa: F401
 

@@ -8,16 +8,16 @@ import random
 
 import pytest
 
-from affectedge.config import AppConfig, load_config
-from affectedge.errors import ConfigError
+from affectedge.config.app import AppConfig, load_config
+from affectedge.core.errors import ConfigError
 from affectedge.publish.commands import CommandError, parse_command
 from affectedge.publish.outbox import Outbox
 from affectedge.publish.privacy import (
     SCHEMA_PATH, WHITELIST, GatedPayload, PrivacyGateError, RandomisedResponse, gate, regate, summary_payload,
 )
-from affectedge.pseudonym import load_or_create_secret, pseudonym
+from affectedge.privacy.pseudonym import load_or_create_secret, pseudonym
 from affectedge.publish.summaries import SummaryAggregator
-from affectedge.types import ZONES, Event
+from affectedge.core.types import ZONES, Event
 from publish_fixtures import fused_windows
 
 

@@ -17,8 +17,8 @@ import pytest
 from affectedge.calibration.calibrate import calibrate
 from affectedge.calibration.plans import plan_from_replay
 from affectedge.cli import main
-from affectedge.demo import run_demo
-from affectedge.errors import SessionLogError
+from affectedge.offline.demo import run_demo
+from affectedge.core.errors import SessionLogError
 from affectedge.review.log_reader import UnknownSchemaError, read_log
 
 pytest.importorskip("matplotlib", reason="the review report plots with matplotlib (review extra)")
@@ -27,7 +27,7 @@ pytest.importorskip("matplotlib", reason="the review report plots with matplotli
 @pytest.fixture(scope="module")
 def demo_log(demo_session, tmp_path_factory) -> tuple[Path, str]:
     """The demo run with a calibrated baseline (the two-step flow of docs/calibration.md)."""
-    from affectedge_tools import build_demo_session as builder
+    from affectedge_tools.data import build_demo_session as builder
 
     builder.ensure_rest_recording(demo_session.root, builder.default_cache_dir())
     tmp = tmp_path_factory.mktemp("demo")
@@ -241,9 +241,9 @@ def test_export_csv_and_parquet_with_filters(demo_log, tmp_path):
 def test_encrypted_log_needs_its_key(demo_session, tmp_path):
     """A log written with log.encryption_key_file: read with --key, refused by name without it."""
     pytest.importorskip("cryptography", reason="encrypted session logs need cryptography (secure extra)")
-    from affectedge.config import AppConfig
-    from affectedge.log_crypto import generate_key_file
-    from affectedge.service import build_pipeline
+    from affectedge.config.app import AppConfig
+    from affectedge.privacy.log_crypto import generate_key_file
+    from affectedge.service.assembly import build_pipeline
 
     key = tmp_path / "log.key"
     generate_key_file(key)
@@ -278,7 +278,7 @@ def test_the_pdf_keeps_inside_its_pages_says_what_happened_and_agrees_on_times(d
 
     log, _ = demo_log
     if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm is not installed (tools/install_system_deps.sh installs poppler-utils)")
+        pytest.skip("pdftoppm is not installed (tools/setup/install_system_deps.sh installs poppler-utils)")
     assert main(["review", str(log), "--out", str(tmp_path)]) == 0
     pdf = tmp_path / "report.pdf"
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from affectedge import sd_notify
+from affectedge.service import sd_notify
 
 
 def receive(sock: socket.socket) -> str:
@@ -54,7 +54,7 @@ def test_abstract_namespace_socket(abstract_socket):
 
 def test_from_a_child_process_as_systemd_starts_it(path_socket):
     env = {**os.environ}
-    code = "from affectedge.sd_notify import notify_ready; raise SystemExit(0 if notify_ready() else 1)"
+    code = "from affectedge.service.sd_notify import notify_ready; raise SystemExit(0 if notify_ready() else 1)"
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
     assert receive(path_socket) == "READY=1"
 

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from affectedge.config import AppConfig
-from affectedge.demo import demo_config_dict
-from affectedge.errors import SessionLogError
-from affectedge.log_crypto import LogCipher, generate_key_file
-from affectedge.service import build_pipeline
+from affectedge.config.app import AppConfig
+from affectedge.offline.demo import demo_config_dict
+from affectedge.core.errors import SessionLogError
+from affectedge.privacy.log_crypto import LogCipher, generate_key_file
+from affectedge.service.assembly import build_pipeline
 from affectedge.sinks.log_rotation import RotatingSessionLog, apply_retention, log_files
 
 
@@ -110,6 +110,6 @@ def test_size_retention_deletes_oldest_first(tmp_path):
 
 
 def _one_window(seq):
-    from affectedge.types import FusedWindow
+    from affectedge.core.types import FusedWindow
 
     return FusedWindow(seq, seq * 0.2, seq * 0.2 + 0.2, "no_data", None, None, None, None, 0.0, {}), []

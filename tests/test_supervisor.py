@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from affectedge.config import AppConfig
-from affectedge.errors import BackendUnavailableError
-from affectedge.perception import build_analysers
-from affectedge.pipeline import Pipeline
+from affectedge.config.app import AppConfig
+from affectedge.core.errors import BackendUnavailableError
+from affectedge.service.assembly import build_analysers
+from affectedge.service.pipeline import Pipeline
 from affectedge.sources.replay_csv import ReplayCsvConfig, ReplayCsvSource
-from affectedge.types import PhysioSample
+from affectedge.core.types import PhysioSample
 
 
 class LiveReplay:

@@ -1,4 +1,4 @@
-"""The systemd proof (tools/systemd_proof.py): docs/service.md followed in a Debian VM booted with
+"""The systemd proof (tools/proofs/systemd_proof.py): docs/service.md followed in a Debian VM booted with
 systemd as PID 1, the unit checked from inside. The whole proof takes about 8 minutes and root, so
 it runs only with AFFECTEDGE_SYSTEMD_PROOF=1 (``AFFECTEDGE_SYSTEMD_PROOF=1 pytest -m proof
 tests/test_systemd_proof.py``); its last result is in docs/service.md. The parts that need no VM
@@ -14,9 +14,9 @@ import pytest
 
 
 def test_the_systemd_proofs_result_is_read_from_a_noisy_console(tmp_path):
-    from affectedge_tools.debian_root import ProofError
-    from affectedge_tools.systemd_proof import read_result
-    from affectedge_tools.systemd_proof_guest import RESULT_TAG
+    from affectedge_tools.proofs.debian_root import ProofError
+    from affectedge_tools.proofs.systemd_proof import read_result
+    from affectedge_tools.proofs.systemd_proof_guest import RESULT_TAG
 
     console = tmp_path / "console.log"
     console.write_text(f"[  3.1] systemd[1]: Started x.\n[ 40.2] python[384]: {RESULT_TAG} {{\"ok\": true, \"checks\": [], \"facts\": {{}}}}\n"
@@ -30,7 +30,7 @@ def test_the_systemd_proofs_result_is_read_from_a_noisy_console(tmp_path):
 @pytest.mark.proof
 @pytest.mark.skipif(os.environ.get("AFFECTEDGE_SYSTEMD_PROOF") != "1", reason="set AFFECTEDGE_SYSTEMD_PROOF=1 to boot the systemd VM (about 8 minutes, root)")
 def test_the_guide_installs_a_service_that_systemd_runs_supervises_and_stops(demo_session, tmp_path):
-    from affectedge_tools.systemd_proof import main
+    from affectedge_tools.proofs.systemd_proof import main
 
     result_file = tmp_path / "result.json"
     code = main(["--session", str(demo_session.root), "--result", str(result_file)])

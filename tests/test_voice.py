@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectedge.config import AppConfig
-from affectedge.errors import BackendUnavailableError, ConfigError, SourceError
+from affectedge.config.app import AppConfig
+from affectedge.core.errors import BackendUnavailableError, ConfigError, SourceError
 from affectedge.perception.prosody import FRAME, HOP, frame_features
 from affectedge.perception.vad import load_vad, speech_segments
 from affectedge.perception.voice import VoiceAnalyser, VoiceConfig
-from affectedge.service import build_pipeline
+from affectedge.service.assembly import build_pipeline
 from affectedge.sources.replay_wav import read_wav
 from affectedge.sources.sounddevice_mic import SoundDeviceConfig, SoundDeviceSource
-from affectedge.types import AudioChunk, Event
-from affectedge_tools import build_demo_session as builder
+from affectedge.core.types import AudioChunk, Event
+from affectedge_tools.data import build_demo_session as builder
 
 SAMPLE = "pyannote/audio/sample/"
 
@@ -141,7 +141,7 @@ def test_silence_gives_no_voice_estimate(speech, tmp_path, sample_files):
 
 def _sox(src: Path, dst: Path, *effects: str) -> Path:
     if shutil.which("sox") is None:
-        pytest.skip("sox is not installed (tools/install_system_deps.sh installs it)")
+        pytest.skip("sox is not installed (tools/setup/install_system_deps.sh installs it)")
     subprocess.run(["sox", str(src), str(dst), *effects], check=True)
     return dst
 
@@ -191,7 +191,7 @@ def test_person_baseline_makes_the_estimate_relative_to_that_person(sample_files
 
 
 def test_voice_config_rejects_unknown_log_feature(tmp_path):
-    from affectedge.config import load_config
+    from affectedge.config.app import load_config
 
     p = tmp_path / "c.yaml"
     p.write_text("perception:\n  voice:\n    log_features: [f0_median_hz, transcript]\n")
@@ -337,7 +337,7 @@ def test_extensible_and_float_wavs_read_as_the_same_speech(sample_files, tmp_pat
     wav = sample_files[0]
     reference, rate = read_wav(wav)
     if shutil.which("sox") is None:
-        pytest.skip("sox is not installed (tools/install_system_deps.sh installs it)")
+        pytest.skip("sox is not installed (tools/setup/install_system_deps.sh installs it)")
     out = tmp_path / "converted.wav"
     subprocess.run(["sox", str(wav), *encoding, str(out)], check=True)
     x, rate2 = read_wav(out)
@@ -443,7 +443,7 @@ def test_numpy_silero_is_the_onnx_model_on_real_speech(speech):
     # same probabilities to float rounding, the same speech/no-speech decisions.
     pytest.importorskip("onnxruntime", reason="the reference is onnxruntime (onnx extra)")
     pytest.importorskip("onnx", reason="the weights are read from the ONNX file (tools extra)")
-    from affectedge_tools.silero_weights import compare, extract, npz_bytes
+    from affectedge_tools.models.silero_weights import compare, extract, npz_bytes
     from affectedge.inference.manifest import model_spec
 
     weights = extract()
@@ -457,8 +457,8 @@ def test_numpy_silero_is_the_onnx_model_on_real_speech(speech):
 
 VOICE_ONLY_SERVICE = """
 import sys
-from affectedge.config import AppConfig
-from affectedge.service import build_pipeline
+from affectedge.config.app import AppConfig
+from affectedge.service.assembly import build_pipeline
 
 class Count:
     n = 0

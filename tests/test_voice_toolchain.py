@@ -14,12 +14,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from affectedge.errors import ModelError
+from affectedge.core.errors import ModelError
 from affectedge.perception.speech_model import read_manifest
 from affectedge.perception.voice import VoiceAnalyser, VoiceConfig
 from affectedge.sources.replay_wav import read_wav, resample
-from affectedge.types import LABELS, AudioChunk
-from affectedge_tools.train_voice_model import TrainingError, read_labels, train
+from affectedge.core.types import LABELS, AudioChunk
+from affectedge_tools.models.train_voice_model import TrainingError, read_labels, train
 
 pytest.importorskip("sklearn", reason="the toolchain needs the tools extra (scikit-learn, skl2onnx)")
 pytest.importorskip("skl2onnx", reason="the toolchain needs the tools extra (scikit-learn, skl2onnx)")
@@ -37,7 +37,7 @@ STYLES = {"neutral": (50, 165, 100), "sad": (25, 120, 60), "surprised": (85, 210
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (tools/install_system_deps.sh installs it)")
+        pytest.skip("espeak-ng is not installed (tools/setup/install_system_deps.sh installs it)")
     folder = tmp_path_factory.mktemp("corpus")
     rows = ["file,label"]
     for label, (pitch, speed, amp) in STYLES.items():

@@ -16,8 +16,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from ..config_base import StrictModel
-from ..config_yaml import load_located_yaml
+from ..core.config_base import StrictModel
+from ..core.config_yaml import load_located_yaml
 from .parsers import OUTPUT_UNITS, PARSERS
 
 # The Bluetooth base UUID: a 16-bit UUID xxxx stands for 0000xxxx-0000-1000-8000-00805f9b34fb.

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..types import Event, PhysioSample
+from ..core.types import Event, PhysioSample
 from .decoder import CharacteristicDecoder
 from .profiles import CharacteristicProfile, SensorProfile
 from .transport import BleLink, BleTransport, BleTransportError, ScanTarget

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 
 
 class BleTransportError(AffectEdgeError):

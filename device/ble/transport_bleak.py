@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable, Optional
 
-from ..sources.base import require_module
+from ..core.extras import require_module
 from .transport import BleTransportError, Found, ScanTarget, normalize_address
 
 

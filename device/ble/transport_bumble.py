@@ -1,7 +1,7 @@
 """Transport on bumble's userspace Bluetooth stack, over any HCI transport bumble opens.
 
 Used by CI and `affectedge demo --ble-sim` with ``tcp-client:HOST:PORT`` to a simulated controller
-(the link in affectedge_tools.ble_sim), and usable with a real USB HCI dongle (``usb:0``).
+(the link in affectedge.ble.simulator), and usable with a real USB HCI dongle (``usb:0``).
 bumble is imported here only, when the transport starts.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable, Optional
 
-from ..sources.base import require_module
+from ..core.extras import require_module
 from .transport import BleTransportError, Found, ScanTarget, normalize_address
 
 # The address this central uses on a simulated link (a static random address: top bits 11).

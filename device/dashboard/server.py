@@ -12,7 +12,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 
 STATIC_DIR = Path(__file__).with_name("static")
 _WS_URL = re.compile(r"wss?://[^\s/]+(:\d+)?(/\S*)?")

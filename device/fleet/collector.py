@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 from ..publish.privacy import PrivacyGateError, regate
-from ..sources.base import require_module
-from ..types import MODALITIES, ZONES
+from ..core.extras import require_module
+from ..core.types import MODALITIES, ZONES
 
 log = logging.getLogger(__name__)
 

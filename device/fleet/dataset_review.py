@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..sources.base import require_module
-from ..types import MODALITIES, ZONES
+from ..core.extras import require_module
+from ..core.types import MODALITIES, ZONES
 
 
 def is_dataset(path: Path) -> bool:

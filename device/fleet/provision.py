@@ -35,8 +35,8 @@ from typing import Sequence
 
 import yaml
 
-from ..errors import AffectEdgeError
-from ..sources.base import require_module
+from ..core.errors import AffectEdgeError
+from ..core.extras import require_module
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SERVICES = ("collector", "dashboard")

@@ -11,7 +11,7 @@ import importlib
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ModelError
+from ..core.errors import BackendUnavailableError, ModelError
 from .manifest import ModelSpec
 
 
@@ -38,7 +38,7 @@ class LiteRtSession:
         self._get = interpreter.get_tensor
 
     def invoke(self) -> None:
-        """Run on the inputs already in place, returning nothing (tools/bench_face.py times this as
+        """Run on the inputs already in place, returning nothing (tools/bench/bench_face.py times this as
         the model's bare cost)."""
         self._invoke()
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 import yaml
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 def _models_dir() -> Path:
     # Installed editable, affectedge.models maps to models/; installed as a wheel it is a package.
@@ -140,6 +140,6 @@ def model_spec(key: str, fmt: str, manifest_path: Optional[Path] = None) -> Mode
     if fmt not in formats:
         raise ModelError(
             f"{path}: model {key!r} has no {fmt} file (formats: {', '.join(sorted(formats))}); "
-            f"produce one with tools/convert_models.py or pick another inference backend"
+            f"produce one with tools/models/convert_models.py or pick another inference backend"
         )
     return formats[fmt]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError
-from ..sources.base import require_module
+from ..core.errors import ModelError
+from ..core.extras import require_module
 from .manifest import ModelSpec
 
 # Most capable first; onnxruntime falls back along the list for nodes a provider cannot run.

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..sources.base import require_module
-from ..types import LABELS, MODALITIES
+from ..core.extras import require_module
+from ..core.types import LABELS, MODALITIES
 
 WINDOW_FIELDS = ("run_id", "seq", "start", "end", "status", "zone", "zone_withheld", "valence", "arousal", "confidence",
                  "top", "faces_in_view")

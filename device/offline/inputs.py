@@ -16,9 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..config import AppConfig, load_config
-from ..errors import SourceError
-from ..sources.base import require_module
+from ..config.app import AppConfig, load_config
+from ..core.errors import SourceError
+from ..core.extras import require_module
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..config import AppConfig
-from ..sources.base import require_module
+from ..config.app import AppConfig
+from ..core.extras import require_module
 from .inputs import SessionFiles, session_config
 
 DONE = "done.json"
@@ -29,7 +29,7 @@ def analyse_session(files: SessionFiles, out: Path, config: Optional[AppConfig |
     """``out``/session.sqlite (the log the service writes), windows.parquet, optionally the review
     report, and done.json last (a finished session is skipped by a resumed study)."""
     from ..review.log_reader import read_log
-    from ..service import build_pipeline
+    from ..service.assembly import build_pipeline
     from .frames import windows_frame
 
     out = Path(out)

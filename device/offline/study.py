@@ -20,8 +20,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import AffectEdgeError
-from ..sources.base import require_module
+from ..core.errors import AffectEdgeError
+from ..core.extras import require_module
 from .inputs import SessionFiles
 from .session import DONE
 

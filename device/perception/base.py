@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Protocol
 
-from ..types import Event, ModalityEstimate, Sample
+from ..core.types import Event, ModalityEstimate, Sample
 
 
 class Analyser(Protocol):

@@ -14,9 +14,9 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ..config_base import StrictModel
-from ..config_yaml import load_model_file
-from ..types import LABELS
+from ..core.config_base import StrictModel
+from ..core.config_yaml import load_model_file
+from ..core.types import LABELS
 
 SCHEMA_VERSION = 1  # the profile format this build reads (and the calibration tool writes)
 

@@ -13,7 +13,7 @@ Any expression classifier plugs in through its manifest entry's ``expression`` s
       scores: probabilities      # probabilities | logits (softmax applied)
       valence_index: 8           # optional: output indexes of valence and arousal in [-1, 1]
       arousal_index: 9
-      temperature: 1.4           # optional: confidence calibration (tools/calibrate_expression.py)
+      temperature: 1.4           # optional: confidence calibration (tools/models/calibrate_expression.py)
 
 Class names map onto the product's seven LABELS (FER2013's and AffectNet's names both do;
 ``contempt`` has no counterpart and is dropped, the rest renormalised). When the model gives
@@ -26,7 +26,7 @@ Hoffmann et al. 2012, IEEE SMC), on a -1..1 scale; neutral is the origin. See do
 
 ``temperature`` calibrates the confidence: a window's (or a photograph's) probabilities p become
 p^(1/T), renormalised (temperature scaling of the log-probabilities, Guo et al. 2017), with T fitted
-on a calibration split by tools/calibrate_expression.py. It never changes the top label, and
+on a calibration split by tools/models/calibrate_expression.py. It never changes the top label, and
 valence/arousal come from the uncalibrated probabilities, so it moves the confidence only.
 """
 
@@ -38,8 +38,8 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from ..errors import ModelError
-from ..types import LABELS
+from ..core.errors import ModelError
+from ..core.types import LABELS
 
 # Model class names (FER2013's, AffectNet's, and the product's own) -> product label.
 CLASS_NAMES: dict[str, Optional[str]] = {

@@ -23,10 +23,10 @@ from typing import Callable, Literal, Optional
 import numpy as np
 from pydantic import Field
 
-from ..config_base import ConfigPath, StrictModel
-from ..errors import FrameError, ModelError
-from ..sources.base import require_module
-from ..types import Event, ModalityEstimate, Sample, VideoFrame
+from ..core.config_base import ConfigPath, StrictModel
+from ..core.errors import FrameError, ModelError
+from ..core.extras import require_module
+from ..core.types import Event, ModalityEstimate, Sample, VideoFrame
 from .blazeface import INPUT_SIZE, LEFT_EYE, RIGHT_EYE, X_COLUMNS, Y_COLUMNS, Detection, anchor_offsets, candidates, weighted_nms
 from .expression import ExpressionSpec, parse_expression_spec, valence_arousal
 from .face_quality import PoseProxy, frame_quality, pose_proxy
@@ -242,7 +242,7 @@ class FacePath:
         self._cv2 = require_module("cv2", "face", "camera")
         # OpenCV's own thread pool is switched off (process-wide): the path's OpenCV calls take
         # microseconds, and joining pool threads that a busy board has not scheduled yet cost
-        # milliseconds per frame in tools/bench_face.py (docs/vision.md).
+        # milliseconds per frame in tools/bench/bench_face.py (docs/vision.md).
         self._cv2.setNumThreads(1)
         self._det = detector
         self._expression = expression

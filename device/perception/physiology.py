@@ -15,8 +15,8 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from ..config_base import StrictModel
-from ..types import Event, ModalityEstimate, PhysioSample, Sample
+from ..core.config_base import StrictModel
+from ..core.types import Event, ModalityEstimate, PhysioSample, Sample
 from .baseline import POPULATION_PHYSIOLOGY, MeanSd, PersonBaseline
 from .physiology_features import (
     LowPass,

@@ -3,7 +3,7 @@
 Why not onnxruntime: it is the only thing the voice path needs it for, and loading it costs a live
 service about 20 MiB of its RSS (docs/service.md, "Memory"); with the face on LiteRT, the service
 then needs no ONNX runtime at all. The weights are ``models/silero_vad_16k.npz``, taken from
-``models/silero_vad.onnx`` by ``tools/silero_weights.py``, which also checks this code
+``models/silero_vad.onnx`` by ``tools/models/silero_weights.py``, which also checks this code
 against onnxruntime on real speech (max |difference| 6.7e-6 on the demo session's 2,699 chunks,
 no decision changed); tests/test_voice.py does the same.
 

@@ -3,7 +3,7 @@
 No trained speech-emotion model ships with affectedge (none with usable weights and licence exists
 in any package reachable here, nor a labelled corpus to train one). Without a model the voice
 path estimates arousal from prosody only. A clinic that has labelled recordings it may use trains
-one with ``python -m affectedge_tools.train_voice_model`` and points ``perception.voice.model``
+one with ``python -m affectedge_tools.models.train_voice_model`` and points ``perception.voice.model``
 at the manifest the tool writes:
 
 .. code-block:: yaml
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import ModelError
-from ..sources.base import require_module
-from ..types import LABELS
+from ..core.errors import ModelError
+from ..core.extras import require_module
+from ..core.types import LABELS
 from .prosody import N_MELS, SUMMARY_KEYS, FrameFeatures, frame_features, summarise
 from .vad import VoiceActivityDetector, speech_segments
 

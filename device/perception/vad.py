@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Protocol
 import numpy as np
 
 from ..inference.manifest import model_spec
-from ..sources.base import require_module
+from ..core.extras import require_module
 from .silero import CHUNK, SileroNumpy
 
 SAMPLE_RATE = 16_000

@@ -24,9 +24,9 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from ..config_base import ConfigPath, StrictModel
+from ..core.config_base import ConfigPath, StrictModel
 from ..sources.replay_wav import resample
-from ..types import AudioChunk, Event, ModalityEstimate, Sample
+from ..core.types import AudioChunk, Event, ModalityEstimate, Sample
 from .prosody import EMPTY_FRAMES, FRAME, HOP, SAMPLE_RATE, FrameFeatures, frame_features, n_frames, summarise
 from .vad import ChunkDecision, SpeechSegment, SpeechSegmenter, VoiceActivityDetector, load_vad
 
@@ -59,7 +59,7 @@ class VoiceConfig(StrictModel):
     min_speech_fraction: float = Field(0.5, gt=0, le=1, description="A window gets a voice estimate only when at least this fraction of it is confirmed speech.")
     full_quality_speech_s: float = Field(1.5, gt=0, le=10, description="Speech in the context span needed for full quality; less scales quality down.")
     population_quality: float = Field(0.5, ge=0, le=1, description="Quality factor for estimates against population defaults (no voice baseline in the profile).")
-    model: Optional[ConfigPath] = Field(None, description="Speech-emotion model manifest (written by tools/train_voice_model.py). None ships: without one the voice gives arousal only.")
+    model: Optional[ConfigPath] = Field(None, description="Speech-emotion model manifest (written by tools/models/train_voice_model.py). None ships: without one the voice gives arousal only.")
     allow_synthetic_model: bool = Field(False, description="Load a model whose manifest says it was trained on synthetic speech. For toolchain tests only: such a model is not an emotion recogniser.")
     log_features: list[str] = Field(
         default_factory=lambda: list(FEATURE_KEYS),
@@ -106,7 +106,7 @@ class VoiceAnalyser:
             self._f0, self._loudness = POPULATION_F0_HZ, POPULATION_LOUDNESS_DB
         self.model = None
         if config.model is not None:
-            from ..errors import ModelError
+            from ..core.errors import ModelError
             from .speech_model import SpeechEmotionModel, read_manifest
 
             manifest = read_manifest(config.model)

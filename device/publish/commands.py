@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 
 MAX_COMMAND_BYTES = 1024
 PERIOD_RANGE = (1.0, 3600.0)

@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config_base import ConfigPath, StrictModel
+from ..core.config_base import ConfigPath, StrictModel
 
 _TOPIC_LEVELS = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 

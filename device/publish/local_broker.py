@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..errors import AffectEdgeError
-from ..sources.base import require_module
+from ..core.errors import AffectEdgeError
+from ..core.extras import require_module
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 

@@ -21,8 +21,8 @@ import time
 from collections import deque
 from typing import Callable, Optional
 
-from ..errors import AffectEdgeError
-from ..sources.base import require_module
+from ..core.errors import AffectEdgeError
+from ..core.extras import require_module
 from .config import PublishConfig
 from .outbox import Outbox
 from .privacy import GatedPayload, PrivacyGateError, gate_status, regate

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

@@ -18,9 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..errors import AffectEdgeError
-from ..sources.base import require_module
-from ..types import ZONES
+from ..core.errors import AffectEdgeError
+from ..core.extras import require_module
+from ..core.types import ZONES
 from .summaries import Summary, SummaryEvent
 from .topics import OFFLINE, ONLINE
 

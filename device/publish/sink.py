@@ -7,13 +7,13 @@ import threading
 import time
 from typing import Optional, Sequence
 
-from ..types import Event, FusedWindow, ModalityEstimate
+from ..core.types import Event, FusedWindow, ModalityEstimate
 from .commands import CommandError, parse_command
 from .config import PublishConfig
 from .homeassistant import discovery_payloads
 from .mqtt_client import MqttPublisher
 from .outbox import Outbox
-from ..pseudonym import load_or_create_secret, pseudonym
+from ..privacy.pseudonym import load_or_create_secret, pseudonym
 from .privacy import RandomisedResponse, settings_payload, summary_payload, warm_up
 from .summaries import Summary, SummaryAggregator
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..types import LABELS, MODALITIES, ZONES, Event, FusedWindow
+from ..core.types import LABELS, MODALITIES, ZONES, Event, FusedWindow
 
 # A zone has to hold this long before it counts as the current zone (and a change is reported):
 # a 200 ms flicker across a threshold is not something to tell a caregiver about.

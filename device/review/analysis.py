@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Iterable, Optional, Sequence
 
-from ..types import MODALITIES, ZONES
+from ..core.types import MODALITIES, ZONES
 from .log_reader import SessionLogData, WindowRow
 
 ELEVATED = ("yellow", "red")

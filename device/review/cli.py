@@ -6,7 +6,7 @@ import sys
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from ..errors import AffectEdgeError
+from ..core.errors import AffectEdgeError
 
 
 class ReviewArgumentError(AffectEdgeError):
@@ -103,7 +103,7 @@ def cmd_evaluate(args) -> int:
         (data,) = read_logs([args.log], args.key)
         ev = evaluate_log(data, read_session_labels(args.labels))
     else:
-        from ..config import load_config
+        from ..config.app import load_config
         from ..perception.face import FaceConfig, load_face_path
 
         face = load_config(args.config).perception.face if args.config else FaceConfig()

@@ -27,9 +27,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..config import ZoneConfig
-from ..types import LABELS, ZONES
-from ..zones import zone_for
+from ..fusion.config import ZoneConfig
+from ..core.types import LABELS, ZONES
+from ..fusion.zones import zone_for
 from .labels import ImageLabel, LabelKind, SessionLabels
 from .log_reader import SessionLogData
 from .metrics import (

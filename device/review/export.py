@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ..errors import AffectEdgeError, BackendUnavailableError
-from ..types import LABELS, MODALITIES
+from ..core.errors import AffectEdgeError, BackendUnavailableError
+from ..core.types import LABELS, MODALITIES
 from .log_reader import SessionLogData
 
 TABLES = ("windows", "estimates", "events", "summaries")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from ..types import MODALITIES, ZONES  # noqa: E402
+from ..core.types import MODALITIES, ZONES  # noqa: E402
 from .analysis import NO_DATA, NO_ZONE, DaySummary, coverage_segments, zone_of  # noqa: E402
 from .event_words import severity, words  # noqa: E402
 from .log_reader import EventRow, WindowRow  # noqa: E402

@@ -25,8 +25,8 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from ..errors import AffectEdgeError
-from ..types import LABELS, ZONES
+from ..core.errors import AffectEdgeError
+from ..core.types import LABELS, ZONES
 
 SYNONYMS = {"happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry", "fear": "fearful",
             "surprise": "surprised", "disgust": "disgusted", "calm": "neutral", "contempt": None}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
 
-from ..errors import SessionLogError
+from ..core.errors import SessionLogError
 from ..sinks.session_log import SCHEMA_VERSION
 
 READABLE_VERSIONS = (1,)  # schema versions this reader understands (the session log writes SCHEMA_VERSION)
@@ -163,11 +163,11 @@ def _json(text: Any, path: Path, where: str, problems: list[str]) -> dict:
 
 
 def _cipher_for(path: Path, meta: dict, key_file: Optional[Path]):
-    """The cipher of an encrypted log (device/log_crypto.py), or None for a plaintext one."""
+    """The cipher of an encrypted log (device/privacy/log_crypto.py), or None for a plaintext one."""
     scheme = meta.get("encryption")
     if scheme is None:
         return None
-    from ..log_crypto import SCHEME, LogCipher
+    from ..privacy.log_crypto import SCHEME, LogCipher
 
     if scheme != SCHEME:
         raise UnknownSchemaError(f"{path}: encrypted with {scheme!r}; this affectedge reads {SCHEME!r}")

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from .. import __version__
-from ..types import ZONES
+from ..core.types import ZONES
 from .analysis import (
     NO_DATA,
     NO_ZONE,

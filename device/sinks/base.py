@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from ..types import Event, FusedWindow, ModalityEstimate
+from ..core.types import Event, FusedWindow, ModalityEstimate
 
 
 class Sink(Protocol):

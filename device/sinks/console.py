@@ -7,8 +7,8 @@ import sys
 import time
 from typing import Callable, Optional, Sequence, TextIO
 
-from ..source_status import SourceStatus
-from ..types import MODALITIES, Event, FusedWindow, ModalityEstimate
+from ..core.source_status import SourceStatus
+from ..core.types import MODALITIES, Event, FusedWindow, ModalityEstimate
 
 _SHORT = {"face": "face", "voice": "voice", "physiology": "phys"}
 # Why a window with data has no zone, in words.

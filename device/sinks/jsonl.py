@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..records import dumps, window_record
-from ..types import Event, FusedWindow, ModalityEstimate
+from ..core.records import dumps, window_record
+from ..core.types import Event, FusedWindow, ModalityEstimate
 
 
 class JsonlSink:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..log_crypto import LogCipher
-from ..types import Event, FusedWindow, ModalityEstimate
+from ..privacy.log_crypto import LogCipher
+from ..core.types import Event, FusedWindow, ModalityEstimate
 from .session_log import SessionLog
 
 PATTERN = "session-*.sqlite"

@@ -1,7 +1,7 @@
 """The session log: SQLite in WAL mode, one transaction per window.
 
 With an encryption key configured, every record, estimate and event detail is sealed with
-AES-256-GCM (device/log_crypto.py) and the plaintext helper columns (status, zone, valence,
+AES-256-GCM (device/privacy/log_crypto.py) and the plaintext helper columns (status, zone, valence,
 arousal, confidence, quality) stay NULL; times and event kinds remain readable.
 
 A kill -9 at any point leaves a readable database that lost at most the window being written:
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
-from ..errors import SessionLogError
-from ..log_crypto import SCHEME, LogCipher
-from ..records import dumps, estimate_record, event_record, window_record
-from ..types import Event, FusedWindow, ModalityEstimate
+from ..core.errors import SessionLogError
+from ..privacy.log_crypto import SCHEME, LogCipher
+from ..core.records import dumps, estimate_record, event_record, window_record
+from ..core.types import Event, FusedWindow, ModalityEstimate
 
 SCHEMA_VERSION = 1
 

@@ -2,20 +2,18 @@
 
 A source is opened, yields samples (and events, such as a lost connection) in timestamp order
 until it ends or is closed, and is closed. Live backends import their heavy module inside
-``open()`` so that the core imports without it; a missing module raises BackendUnavailableError
-naming the extra to install.
+``open()`` (through ``affectedge.core.extras.require_module``) so that the core imports without it;
+a missing module raises BackendUnavailableError naming the extra to install.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 from pydantic import BaseModel
 
-from ..errors import BackendUnavailableError
-from ..types import Event, Sample
+from ..core.types import Event, Sample
 
 
 class Source(Protocol):
@@ -38,9 +36,3 @@ class SourceBackend:
     factory: Callable[..., Source]
 
 
-def require_module(module: str, backend: str, extra: str):
-    """Import a backend's heavy dependency, or fail with the extra that provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendUnavailableError(backend, module, extra) from exc

@@ -19,10 +19,11 @@ from pydantic import Field, field_validator, model_validator
 from ..ble.profiles import ProfileError, load_profile, normalize_uuid
 from ..ble.sensor import ReconnectPolicy, SensorLink
 from ..ble.transport import ScanTarget
-from ..config_base import StrictModel
-from ..errors import SourceError
-from ..types import Event, PhysioSample
-from .base import SourceBackend, require_module
+from ..core.config_base import StrictModel
+from ..core.errors import SourceError
+from ..core.types import Event, PhysioSample
+from ..core.extras import require_module
+from .base import SourceBackend
 
 _CLOSED = object()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..types import Event
+from ..core.types import Event
 
 
 class FrameRateLimiter:

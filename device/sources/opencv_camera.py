@@ -7,10 +7,11 @@ from typing import Callable, Iterator, Literal, Optional, Union
 
 from pydantic import Field
 
-from ..config_base import StrictModel
-from ..errors import SourceError
-from ..types import Event, VideoFrame
-from .base import SourceBackend, require_module
+from ..core.config_base import StrictModel
+from ..core.errors import SourceError
+from ..core.types import Event, VideoFrame
+from ..core.extras import require_module
+from .base import SourceBackend
 from .frame_rate import FrameRateLimiter
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-from ..errors import SourceError
+from ..core.errors import SourceError
 
 KINDS = ("hr", "rr", "eda", "contact")
 
@@ -188,7 +188,7 @@ def _block_means(x, rate: float, out_hz: float):
 
 
 def read_edf(path: Path) -> Iterator[Union[Row, Malformed]]:
-    from .base import require_module
+    from ..core.extras import require_module
 
     pyedflib = require_module("pyedflib", "EDF physiology files", "edf")
     try:

@@ -12,9 +12,9 @@ from typing import Iterator, Literal
 
 from pydantic import Field
 
-from ..config_base import ConfigPath, StrictModel
-from ..errors import SourceError
-from ..types import Event, PhysioSample
+from ..core.config_base import ConfigPath, StrictModel
+from ..core.errors import SourceError
+from ..core.types import Event, PhysioSample
 from .base import SourceBackend
 from .physio_formats import READERS, Malformed
 

@@ -6,10 +6,11 @@ from typing import Iterator, Literal, Optional
 
 from pydantic import Field
 
-from ..config_base import ConfigPath, StrictModel
-from ..errors import SourceError
-from ..types import Event, VideoFrame
-from .base import SourceBackend, require_module
+from ..core.config_base import ConfigPath, StrictModel
+from ..core.errors import SourceError
+from ..core.types import Event, VideoFrame
+from ..core.extras import require_module
+from .base import SourceBackend
 from .frame_rate import FrameRateLimiter
 
 

@@ -10,9 +10,9 @@ from typing import Iterator, Literal
 import numpy as np
 from pydantic import Field
 
-from ..config_base import ConfigPath, StrictModel
-from ..errors import SourceError
-from ..types import AudioChunk, Event
+from ..core.config_base import ConfigPath, StrictModel
+from ..core.errors import SourceError
+from ..core.types import AudioChunk, Event
 from .base import SourceBackend
 
 PIPELINE_SAMPLE_RATE = 16_000

@@ -18,10 +18,11 @@ from typing import Iterator, Literal, Optional, Union
 import numpy as np
 from pydantic import Field
 
-from ..config_base import StrictModel
-from ..errors import SourceError
-from ..types import AudioChunk, Event
-from .base import SourceBackend, require_module
+from ..core.config_base import StrictModel
+from ..core.errors import SourceError
+from ..core.types import AudioChunk, Event
+from ..core.extras import require_module
+from .base import SourceBackend
 
 SAMPLE_RATE = 16_000
 REANCHOR_S = 0.1

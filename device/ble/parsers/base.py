@@ -7,7 +7,7 @@ from typing import Callable, Optional, Protocol
 
 from pydantic import BaseModel
 
-from ...config_base import StrictModel
+from ...core.config_base import StrictModel
 
 # The unit each kind is delivered in; a profile's outputs must declare exactly these.
 OUTPUT_UNITS: dict[str, str] = {

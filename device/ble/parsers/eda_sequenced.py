@@ -13,7 +13,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ...config_base import StrictModel
+from ...core.config_base import StrictModel
 from .base import ParseResult, ParserSpec, Reading
 
 
