@@ -212,3 +212,54 @@ def test_temperature_moves_the_confidence_never_the_label():
     assert abs(hot.sum() - 1) < 1e-12
     with pytest.raises(ModelError, match="temperature 0.0 is outside"):
         parse_expression_spec({**section, "temperature": 0.0}, "m", 7)
+
+
+def test_an_image_folder_and_crops_that_are_already_faces(tmp_path, capsys):
+    """``--images`` takes a class-folder layout (FER2013's), and ``--faces-cropped`` skips the detector:
+    the real still faces, cropped by the face path and written as FER-style folders, must score
+    exactly as the photographs they came from."""
+    import cv2
+
+    from affectedge.core.types import LABELS as LABELS_ALL
+    from affectedge.perception.face import FaceConfig, load_face_path
+    from affectedge_tools.data.build_eval_faces import build
+
+    items = read_image_labels(build(tmp_path / "faces"))
+    path = load_face_path(FaceConfig())
+    folder = tmp_path / "fer-style"
+    fer_names = {"angry": "angry", "disgusted": "disgust", "fearful": "fear", "happy": "happy", "sad": "sad",
+                 "surprised": "surprise", "neutral": "neutral"}
+    crops = 0
+    for item in items:
+        sighting = path.sight(cv2.imread(str(item.image)))
+        if sighting is None:
+            continue  # the turned face: no crop, as the detector found no usable face
+        (folder / fer_names[item.label]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / fer_names[item.label] / f"{item.line}.png"), sighting.pixels)
+        crops += 1
+    assert crops == 6
+    from_folder = read_image_labels(folder)
+    assert len(from_folder) == 6 and {i.label for i in from_folder} <= set(LABELS_ALL)
+    assert main(["evaluate", "--images", str(tmp_path / "faces" / "labels.csv"), "--out", str(tmp_path / "photos")]) == 0
+    assert main(["evaluate", "--images", str(folder), "--faces-cropped", "--out", str(tmp_path / "crops")]) == 0
+    photos = json.loads((tmp_path / "photos" / "evaluation.json").read_text())["scores"][0]
+    crops = json.loads((tmp_path / "crops" / "evaluation.json").read_text())["scores"][0]
+    assert crops["covered"] == crops["labelled"] == 6
+    assert crops["confusion"] == photos["confusion"]  # the same six faces, the same answers
+    assert crops["accuracy"]["value"] == pytest.approx(np.trace(crops["confusion"]) / 6)
+    out = capsys.readouterr().out
+    assert "accuracy [95% CI]" in out
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({}, "no class folders"),
+    ({"elated": ["a.png"]}, "unknown label 'elated'"),
+    ({"happy": ["notes.txt"]}, "no images"),
+])
+def test_a_bad_image_folder_is_named(tmp_path, layout, message):
+    for folder, files in layout.items():
+        (tmp_path / folder).mkdir()
+        for f in files:
+            (tmp_path / folder / f).write_bytes(b"")
+    with pytest.raises(LabelError, match=message):
+        read_image_labels(tmp_path)

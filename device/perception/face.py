@@ -382,6 +382,16 @@ class FacePath:
             np.copyto(self._model_pixels, self._model_crop)
         return self._model_pixels
 
+    def whole_image_crop(self, image: np.ndarray) -> np.ndarray:
+        """An image that is already a face crop (FER2013's 48x48 faces, too small for BlazeFace)
+        as the expression model's input: resized to its size, in its colour (uint8)."""
+        spec, cv2 = self.spec, self._cv2
+        bgr = as_bgr(image, cv2)
+        bgr = cv2.resize(bgr, (spec.size, spec.size), interpolation=cv2.INTER_AREA if bgr.shape[0] > spec.size else cv2.INTER_LINEAR)
+        if spec.colour == "grey":
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if spec.colour == "rgb" else bgr
+
     def _fill_detector(self, inputs: list[np.ndarray]) -> None:
         # uint8 -> [-1, 1] float straight into the runtime's input tensor (1, 128, 128, 3).
         self._cv2.LUT(self._rgb, self._to_float, dst=inputs[0][0])

@@ -94,7 +94,10 @@ def cmd_evaluate(args) -> int:
     from .labels import read_image_labels, read_session_labels
 
     if (args.log is None) == (args.images is None):
-        print("affectedge evaluate: give a session LOG with --labels FILE, or --images FILE (image,label)", file=sys.stderr)
+        print("affectedge evaluate: give a session LOG with --labels FILE, or --images FILE (image,label) or FOLDER (class folders)", file=sys.stderr)
+        return 2
+    if args.log is not None and (args.faces_cropped or args.model or args.backend):
+        print("affectedge evaluate: --faces-cropped, --model and --backend go with --images", file=sys.stderr)
         return 2
     if args.log is not None:
         if args.labels is None:
@@ -107,7 +110,11 @@ def cmd_evaluate(args) -> int:
         from ..perception.face import FaceConfig, load_face_path
 
         face = load_config(args.config).perception.face if args.config else FaceConfig()
-        ev = evaluate_images(read_image_labels(args.images), load_face_path(face), str(args.images))
+        if args.model is not None:
+            face = face.model_copy(update={"expression_model": args.model, "backend": args.backend or face.backend})
+        elif args.backend is not None:
+            face = face.model_copy(update={"backend": args.backend})
+        ev = evaluate_images(read_image_labels(args.images), load_face_path(face), str(args.images), cropped=args.faces_cropped)
     print(format_text(ev))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +176,12 @@ def add_parsers(sub) -> None:
     v.add_argument("log", type=Path, nargs="?", default=None, metavar="LOG", help="session log to score")
     v.add_argument("--labels", type=Path, default=None, help="CSV of start,end,label (spans) or t,label (CALMED-style, one row per step), "
                                                                "label a zone or an emotion, optional valence,arousal columns")
-    v.add_argument("--images", type=Path, default=None, help="CSV of image,label: score the face path on still photographs instead")
+    v.add_argument("--images", type=Path, default=None, help="CSV of image,label, or a folder of class folders (label = folder name, "
+                                                               "e.g. FER2013's validation/): score the face path on still images instead")
+    v.add_argument("--faces-cropped", action="store_true", help="with --images: the images are already face crops; skip detection "
+                                                                 "(BlazeFace finds no face in a 48x48 FER2013 crop)")
+    v.add_argument("--model", default=None, metavar="KEY", help="with --images: the expression model's manifest key (default: the config's)")
+    v.add_argument("--backend", choices=("litert", "onnx"), default=None, help="with --images: the inference runtime")
     v.add_argument("--config", type=Path, default=None, help="with --images: a service config whose perception.face to use")
     v.add_argument("--key", type=Path, default=None, help="key file of an encrypted log")
     v.add_argument("--out", type=Path, default=None, help="also write evaluation.json and reliability.png here")

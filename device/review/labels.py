@@ -155,9 +155,35 @@ def read_session_labels(path: Path) -> SessionLabels:
     return SessionLabels(path, _kind(kinds, path), spans)
 
 
-def read_image_labels(path: Path) -> list[ImageLabel]:
-    """``image,label`` rows; image paths relative to the CSV's folder; emotions only."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def read_image_folder(path: Path) -> list[ImageLabel]:
+    """An image-folder layout: one folder per class (its name the label: FER2013's seven names,
+    AffectNet's and the product's all map), images inside; sorted, so the order is reproducible.
+    ``line`` is the image's position in that order."""
     path = Path(path)
+    out: list[ImageLabel] = []
+    folders = sorted(d for d in path.iterdir() if d.is_dir())
+    if not folders:
+        raise LabelError(f"{path}: no class folders (expected one folder per label, e.g. angry/, happy/)")
+    for folder in folders:
+        label, kind = _normalise(folder.name, folder, 0, "folder")
+        if label is None or kind != "emotion":
+            raise LabelError(f"{folder}: a class folder is named after an emotion, not {folder.name!r}")
+        for image in sorted(q for q in folder.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES):
+            out.append(ImageLabel(image, label, len(out) + 1))
+    if not out:
+        raise LabelError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
+    return out
+
+
+def read_image_labels(path: Path) -> list[ImageLabel]:
+    """``image,label`` rows (image paths relative to the CSV's folder; emotions only), or an
+    image-folder layout when ``path`` is a folder (``read_image_folder``)."""
+    path = Path(path)
+    if path.is_dir():
+        return read_image_folder(path)
     header, rows = _rows(path)
     if not {"image", "label"} <= set(header):
         raise LabelError(f"{path}:1: needs image,label columns (header: {', '.join(header) or 'empty'})")
