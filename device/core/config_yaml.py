@@ -37,35 +37,90 @@ class LocatedYaml:
         return f"{self.path}:{self.line_of(key_path)}"
 
 
-def _walk(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
-    lines.setdefault(prefix, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[prefix + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, prefix + (key,), lines)
-            # pydantic reports a wrong value at the key's path; the value's own line is more precise
-            # only for multi-line values, so keep the key's line.
-            lines[prefix + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, prefix + (i,), lines)
+# Limits on what a config-sized YAML file may be. Generous for any real config (the largest shipped
+# file is a few hundred values), and they bound the time and memory of reading a hostile one: an
+# alias bomb composes into a small graph but expands exponentially when walked.
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_VALUES = 20_000
+
+
+class _Walk:
+    """One pass over the composed node graph: each key's line, duplicate keys, depth and expansion."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lines: dict[tuple, int] = {}
+        self.values = 0
+
+    def fail(self, node: yaml.Node, message: str) -> None:
+        raise ValueError(f"{self.path}:{node.start_mark.line + 1}: {message}")
+
+    def walk(self, node: yaml.Node, prefix: tuple, depth: int = 0) -> None:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            self.fail(node, f"more than {MAX_VALUES} values once aliases are expanded (an alias bomb?); "
+                            "a config needs far fewer")
+        if depth > MAX_DEPTH:
+            self.fail(node, f"nested more than {MAX_DEPTH} levels deep")
+        self.lines.setdefault(prefix, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.fail(key_node, "a key must be a plain value, not a list or mapping")
+                if key == "<<":  # a merge key: its keys are checked where they are written
+                    self.walk(value_node, prefix, depth + 1)
+                    continue
+                if key in seen:
+                    self.fail(key_node, f"duplicate key {key!r} (first at line {seen[key]}); "
+                                        "the second would silently win: keep one")
+                seen[key] = key_node.start_mark.line + 1
+                self.walk(value_node, prefix + (key,), depth + 1)
+                # pydantic reports a wrong value at the key's path: name the key's line.
+                self.lines[prefix + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, prefix + (i,), depth + 1)
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                         "(a config is a UTF-8 YAML file)") from None
 
 
 def load_located_yaml(path: Path) -> LocatedYaml:
-    """Parse ``path``; a syntax error becomes a ValueError whose text is ``FILE:LINE: message``."""
-    text = path.read_text(encoding="utf-8")
+    """Parse ``path``; any problem becomes a ValueError whose text is ``FILE:LINE: message``: a syntax
+    error, a file that is not UTF-8 text, larger than MAX_BYTES, nested deeper than MAX_DEPTH, a
+    duplicate key, or aliases that expand past MAX_VALUES."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ValueError(f"{path}:1: {size} bytes; a config file is at most {MAX_BYTES} bytes")
+        text = _decode(path, path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"{path}:1: cannot read: {exc.strerror or exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        walk = _Walk(path)
+        if node is not None:
+            walk.walk(node, ())
+        # Constructed from the checked graph, so the limits above bound this too.
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise ValueError(f"{path}:{line}: YAML syntax: {exc.problem or exc}") from None
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
-    return LocatedYaml(path, data if data is not None else {}, lines)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}:1: YAML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}:1: nested too deeply to read (more than {MAX_DEPTH} levels is refused)") from None
+    return LocatedYaml(path, data if data is not None else {}, walk.lines if node is not None else {})
 
 
 def format_key_path(loc: tuple) -> str:
