@@ -68,6 +68,7 @@ class LogConfig(StrictModel):
 
 class RunConfig(StrictModel):
     pace: Literal["fast", "realtime"] = Field("realtime", description="Replay sources only: `fast` replays as fast as the pipeline runs, `realtime` at the recording's own pace.")
+    max_gap_s: float = Field(3600.0, gt=0, le=7 * 86400, description="Replay sources only: a silence in every input longer than this is skipped (one `gap_skipped` event) instead of filled with no_data windows, so a session's windows are bounded by its inputs' real durations (a stray timestamp cannot fill a disk).")
 
 
 class AppConfig(StrictModel):

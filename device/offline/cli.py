@@ -6,10 +6,30 @@ import sys
 from pathlib import Path
 
 
+def offset_seconds(text: str) -> float:
+    """argparse type of the --*-start flags: finite, 0..MAX_START_S (the flag named by argparse)."""
+    import argparse
+    import math
+
+    from ..sources.base import MAX_START_S
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(v) and 0.0 <= v <= MAX_START_S):
+        raise argparse.ArgumentTypeError(f"{text} s is not an offset on the session clock (0 to {MAX_START_S:.0f} s)")
+    return v
+
+
 def cmd_analyse(args) -> int:
     from .inputs import SessionFiles
     from .session import analyse_session
     from .study import discover, run_study
+
+    if args.out.exists() and not args.out.is_dir():
+        print(f"affectedge analyse: --out {args.out} is a file, not a folder: name a folder (it is created if missing)", file=sys.stderr)
+        return 2
 
     if args.study is not None:
         if args.video or args.audio or args.physiology:
@@ -40,9 +60,9 @@ def add_parsers(sub) -> None:
     a.add_argument("--physiology-format", choices=("affectedge", "rr_text", "e4", "edf"), default="affectedge",
                    help="affectedge: t,kind,value CSV; rr_text: RR intervals one per line (Polar/Kubios); e4: an Empatica E4 export folder; "
                         "edf: EDF/EDF+/BDF with EDA and HR channels")
-    a.add_argument("--video-start", type=float, default=0.0, metavar="S", help="where the video starts on the session clock (s)")
-    a.add_argument("--audio-start", type=float, default=0.0, metavar="S", help="where the audio starts on the session clock (s)")
-    a.add_argument("--physiology-start", type=float, default=0.0, metavar="S", help="offset added to the physiology times (s)")
+    a.add_argument("--video-start", type=offset_seconds, default=0.0, metavar="S", help="where the video starts on the session clock (s)")
+    a.add_argument("--audio-start", type=offset_seconds, default=0.0, metavar="S", help="where the audio starts on the session clock (s)")
+    a.add_argument("--physiology-start", type=offset_seconds, default=0.0, metavar="S", help="offset added to the physiology times (s)")
     a.add_argument("--study", type=Path, default=None, help="a folder of session folders, or a CSV manifest (session,video,audio,physiology,...)")
     a.add_argument("--config", type=Path, default=None, help="service config whose perception/fusion/zones/window settings apply (its sources are replaced)")
     a.add_argument("--out", type=Path, default=Path("out/analyse"), help="output folder (a study: one folder per session plus windows/)")

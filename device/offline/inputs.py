@@ -10,6 +10,8 @@ have produced from the same signals.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -37,6 +39,12 @@ class SessionFiles:
     def __post_init__(self) -> None:
         if self.video is None and self.audio is None and not self.physiology:
             raise SourceError(f"session {self.name!r}: give a video, an audio file or physiology files")
+        from ..sources.base import MAX_START_S
+
+        for what in ("video_start_s", "audio_start_s", "physiology_start_s"):
+            v = getattr(self, what)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= MAX_START_S):
+                raise SourceError(f"session {self.name!r}: {what} {v} is not an offset on the session clock (0 to {MAX_START_S:.0f} s)")
         for p in [self.video, self.audio, *self.physiology]:
             if p is not None and not (Path(p).is_file() or (p in self.physiology and Path(p).is_dir())):
                 raise SourceError(f"session {self.name!r}: {p} not found")

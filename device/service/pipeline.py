@@ -95,6 +95,9 @@ class Pipeline:
         for item, _ in merged:
             if stop.is_set():
                 break
+            if not isinstance(item, Event) and self._k is not None and item.t - (self._k + 1) * self._length > self.config.run.max_gap_s:
+                self._skip_gap(item)
+                t0 = None  # a realtime replay resumes its pacing after the gap, it never sleeps through it
             if realtime:
                 if t0 is None:
                     t0, c0 = item.t, self.clock()
@@ -103,6 +106,17 @@ class Pipeline:
                     break
             self._ingest(item)
         self._finish()
+
+    def _skip_gap(self, item: Sample) -> None:
+        """A replay whose every input is silent for longer than ``run.max_gap_s``: close the open
+        window, say so once, and resume at the next sample's window instead of filling the gap."""
+        if self.stats.samples:
+            self._close_window()
+        start = self._k * self._length
+        self._k = math.floor(item.t / self._length)
+        self._emit_event(Event(item.t, "gap_skipped", getattr(item, "source", "?"),
+                               {"from_s": round(start, 3), "to_s": round(self._k * self._length, 3),
+                                "seconds": round(self._k * self._length - start, 3)}))
 
     def _run_threaded(self, stop: threading.Event) -> None:
         inbox: queue.Queue = queue.Queue(maxsize=1024)

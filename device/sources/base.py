@@ -16,6 +16,11 @@ from pydantic import BaseModel
 from ..core.types import Event, Sample
 
 
+# Where a replayed file may start on the session clock: a week at most, and finite. An offset of
+# 1e9 s (a Unix time typed as an offset) would otherwise be a billion seconds of empty windows.
+MAX_START_S = 7 * 86400.0
+
+
 class Source(Protocol):
     name: str
 

@@ -51,17 +51,37 @@ def _finite(text: str) -> float:
     return v
 
 
+# Times at or past this are Unix times (1973 onwards), as most devices export them: the file is
+# rebased to its first row. A row that jumps further than MAX_JUMP_S past the previous one is a
+# stray row (a Unix time in a relative file, a typo), counted and dropped; a longer real pause
+# belongs in two files.
+EPOCH_S = 1e8
+MAX_JUMP_S = 7 * 86400.0
+
+
 def read_affectedge_csv(path: Path) -> Iterator[Union[Row, Malformed]]:
-    with path.open(newline="") as f:
+    try:
+        f = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's byte-order mark is fine
+        header = next(csv.reader(f), None)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}:1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    with f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["t", "kind", "value"]:
+        if header is None or [h.strip() for h in header] != ["t", "kind", "value"]:
             raise SourceError(f"{path}:1: expected the header t,kind,value, got {header}")
         last_t = -math.inf
-        for lineno, row in enumerate(reader, start=2):
+        base = None
+        for lineno, row in _lines(reader, path, start=2):
             column = "t"
             try:
+                if len(row) > 3:
+                    raise ValueError(f"{len(row)} columns, the format has 3 (t,kind,value)")
                 t = _finite(row[0])
+                if base is None:
+                    base = t if t >= EPOCH_S else 0.0
+                t -= base
+                if last_t > -math.inf and t - last_t > MAX_JUMP_S:
+                    raise ValueError(f"t jumps {t - last_t:.0f} s past the previous row (more than {MAX_JUMP_S:.0f} s): a stray row?")
                 column = "kind"
                 kind = row[1].strip()
                 if kind not in KINDS:
@@ -76,6 +96,22 @@ def read_affectedge_csv(path: Path) -> Iterator[Union[Row, Malformed]]:
                 continue
             last_t = t
             yield t, kind, value, lineno
+
+
+def _lines(reader, path: Path, start: int):
+    """(line number, row) of a csv reader, a decoding error named with its line."""
+    lineno = start
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise SourceError(f"{path}:{lineno}: {exc}") from None
+        yield lineno, row
+        lineno += 1
 
 
 def read_rr_text(path: Path) -> Iterator[Union[Row, Malformed]]:

@@ -15,7 +15,7 @@ from pydantic import Field
 from ..core.config_base import ConfigPath, StrictModel
 from ..core.errors import SourceError
 from ..core.types import Event, PhysioSample
-from .base import SourceBackend
+from .base import MAX_START_S, SourceBackend
 from .physio_formats import READERS, Malformed
 
 
@@ -23,7 +23,7 @@ class ReplayCsvConfig(StrictModel):
     backend: Literal["replay_csv"] = Field(description="Replay physiological samples from a file.")
     path: ConfigPath = Field(description="The file: with format `affectedge` a CSV with a header `t,kind,value` (t in seconds; kind hr|rr|eda|contact); with `rr_text` RR intervals one per line (Polar/Kubios); with `e4` an Empatica E4 export folder or a file in it; with `edf` an EDF/EDF+/BDF file (EDA and HR channels).")
     format: Literal["affectedge", "rr_text", "e4", "edf"] = Field("affectedge", description="The file's format (device/sources/physio_formats.py).")
-    start_s: float = Field(0.0, ge=0, description="Offset added to every t, in seconds.")
+    start_s: float = Field(0.0, ge=0, le=MAX_START_S, allow_inf_nan=False, description="Offset added to every t, in seconds.")
 
 
 class ReplayCsvSource:

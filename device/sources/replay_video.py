@@ -10,13 +10,13 @@ from ..core.config_base import ConfigPath, StrictModel
 from ..core.errors import SourceError
 from ..core.types import Event, VideoFrame
 from ..core.extras import require_module
-from .base import SourceBackend
+from .base import MAX_START_S, SourceBackend
 from .frame_rate import FrameRateLimiter
 
 
 class VideoClipConfig(StrictModel):
     path: ConfigPath = Field(description="Video file (anything OpenCV/FFmpeg decodes: mp4, mov, avi).")
-    start_s: float = Field(0.0, ge=0, description="Where the clip's first frame sits on the session timeline, in seconds.")
+    start_s: float = Field(0.0, ge=0, le=MAX_START_S, allow_inf_nan=False, description="Where the clip's first frame sits on the session timeline, in seconds.")
     fps: Optional[float] = Field(None, gt=0, description="Override the container's frame rate (for files that misreport it).")
 
 

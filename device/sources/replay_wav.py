@@ -13,7 +13,7 @@ from pydantic import Field
 from ..core.config_base import ConfigPath, StrictModel
 from ..core.errors import SourceError
 from ..core.types import AudioChunk, Event
-from .base import SourceBackend
+from .base import MAX_START_S, SourceBackend
 
 PIPELINE_SAMPLE_RATE = 16_000
 
@@ -21,7 +21,7 @@ PIPELINE_SAMPLE_RATE = 16_000
 class ReplayWavConfig(StrictModel):
     backend: Literal["replay_wav"] = Field(description="Replay a recorded PCM WAV file.")
     path: ConfigPath = Field(description="WAV file (8/16/24/32-bit integer or 32/64-bit float PCM, plain or WAVE_FORMAT_EXTENSIBLE, any rate, mono or multi-channel: channels are averaged).")
-    start_s: float = Field(0.0, ge=0, description="Where the file's first sample sits on the session timeline, in seconds.")
+    start_s: float = Field(0.0, ge=0, le=MAX_START_S, allow_inf_nan=False, description="Where the file's first sample sits on the session timeline, in seconds.")
     chunk_s: float = Field(0.032, gt=0, le=1.0, description="Length of each delivered chunk in seconds (0.032 s = 512 samples at 16 kHz).")
 
 
