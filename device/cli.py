@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     except AffectEdgeError as exc:
         print(f"affectedge: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("affectedge: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ def cmd_analyse(args) -> int:
             print(f"  failed: {name}: {error}")
         if result.dataset is not None:
             print(f"dataset: {result.dataset} (Parquet, partitioned by session)")
+        if result.interrupted:
+            print("interrupted: the finished sessions are kept; run the same command again to resume "
+                  "(finished sessions are skipped)", file=sys.stderr)
+            return 130
         return 1 if result.failed else 0
     files = SessionFiles(args.name, args.video, args.audio, tuple(args.physiology or ()),
                          args.video_start, args.audio_start, args.physiology_start, args.physiology_format)

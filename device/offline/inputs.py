@@ -45,9 +45,18 @@ class SessionFiles:
             v = getattr(self, what)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 <= v <= MAX_START_S):
                 raise SourceError(f"session {self.name!r}: {what} {v} is not an offset on the session clock (0 to {MAX_START_S:.0f} s)")
-        for p in [self.video, self.audio, *self.physiology]:
-            if p is not None and not (Path(p).is_file() or (p in self.physiology and Path(p).is_dir())):
-                raise SourceError(f"session {self.name!r}: {p} not found")
+
+    def missing(self) -> list[Path]:
+        """Input files that do not exist (checked when the session runs, so that in a study one
+        missing file fails its session alone)."""
+        return [p for p in [self.video, self.audio, *self.physiology]
+                if p is not None and not (Path(p).is_file() or (p in self.physiology and Path(p).is_dir()))]
+
+    def check(self) -> None:
+        """Raise SourceError naming the first input that is missing."""
+        gone = self.missing()
+        if gone:
+            raise SourceError(f"session {self.name!r}: {gone[0]} not found")
 
 
 def demux_audio(video: Path, out: Path) -> Optional[Path]:

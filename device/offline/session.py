@@ -32,6 +32,7 @@ def analyse_session(files: SessionFiles, out: Path, config: Optional[AppConfig |
     from ..service.assembly import build_pipeline
     from .frames import windows_frame
 
+    files.check()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", DONE):
