@@ -188,7 +188,7 @@ def test_two_collectors_share_the_feed_one_is_killed_and_nothing_is_lost_or_doub
     assert len(keys) == len(set(keys)), "no duplicate rows"
     assert sorted(set(keys)) == sorted((d, s) for d in devices for s in range(1, 7)), "received = published"
     invalid = [json.loads(line) for f in (out / "invalid").glob("*.jsonl") for line in f.read_text().splitlines()]
-    assert len(invalid) == 1 and "lacks" in invalid[0]["error"] and invalid[0]["topic"] == "affectedge/dev-00/summary"
+    assert len(invalid) == 1 and "lacks" in invalid[0]["reason"] and invalid[0]["topic"] == "affectedge/dev-00/summary"
     assert all("received" in o for o in outputs), outputs
 
 

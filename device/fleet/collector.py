@@ -4,7 +4,11 @@ The collector subscribes through an MQTT 5 shared subscription (``$share/<group>
 so several collectors split the load and one may die; its session persists (clean start off,
 a session expiry), so what the broker kept while it was away arrives when it is back. Each payload
 is checked by the privacy gate's own check (JSON, whitelisted fields, the shipped schema): an
-invalid one is counted and kept aside in ``invalid/<day>.jsonl``, never dropped silently. Rows
+invalid one is counted and its diagnosis kept in ``invalid/<day>.jsonl`` (mode 0600): the topic, the
+device the topic names, the time, the size, the reason, the names of fields outside the whitelist
+and a sha256 of the payload, never the payload itself (a rejected payload is exactly the one that
+may carry a name, audio or a note); each file stops at ``invalid_max_bytes`` and the folder keeps
+the newest ``invalid_keep_files`` files. Rows
 are deduplicated by (device, seq) (delivery is at least once), buffered, and appended as Parquet
 files under ``device=<id>/day=<YYYY-MM-DD>/`` at least every ``flush_s``. A message is
 acknowledged to the broker only once its row is on disk, so a collector killed mid-run loses
@@ -13,8 +17,11 @@ nothing the broker still holds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import re
 import threading
 import time
 import uuid
@@ -23,11 +30,33 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.errors import AffectEdgeError
-from ..publish.privacy import PrivacyGateError, regate
+from ..publish.privacy import WHITELIST, PrivacyGateError, regate
 from ..core.extras import require_module
 from ..core.types import MODALITIES, ZONES
 
 log = logging.getLogger(__name__)
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_DEVICE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def invalid_diagnosis(topic: str, raw: bytes, reason: str, received_utc: str) -> dict:
+    """What a rejected payload's record keeps: enough to find the sender and the fault, nothing of
+    the payload's content (field names outside the whitelist only when they are plain names)."""
+    parts = topic.split("/")
+    device = parts[1] if len(parts) == 3 and _DEVICE.fullmatch(parts[1]) else None
+    extra: Optional[list[str]] = None
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        fields = None
+    if isinstance(fields, dict):
+        outside = sorted(set(map(str, fields)) - set(WHITELIST["summary"]))
+        extra = [k if _PLAIN_NAME.fullmatch(k) else f"<{len(k)} characters>" for k in outside[:20]]
+        if len(outside) > 20:
+            extra.append(f"<{len(outside) - 20} more>")
+    return {"received_utc": received_utc, "topic": topic[:200], "device": device, "size_bytes": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest(), "reason": reason[:300], "fields_outside_whitelist": extra}
 
 
 class CollectorError(AffectEdgeError):
@@ -67,11 +96,13 @@ class Collector:
 
     def __init__(self, out: Path, host: str, port: int, prefix: str = "affectedge", group: str = "collectors",
                  client_id: str = "affectedge-collector", username: Optional[str] = None, password: Optional[str] = None,
-                 tls: Optional[dict] = None, flush_s: float = 2.0, session_expiry_s: int = 86_400):
+                 tls: Optional[dict] = None, flush_s: float = 2.0, session_expiry_s: int = 86_400,
+                 invalid_max_bytes: int = 1 << 20, invalid_keep_files: int = 14):
         self.out = Path(out)
         self.host, self.port, self.prefix, self.group = host, port, prefix, group
         self.client_id, self.username, self.password, self.tls = client_id, username, password, tls
         self.flush_s, self.session_expiry_s = flush_s, session_expiry_s
+        self.invalid_max_bytes, self.invalid_keep_files = invalid_max_bytes, invalid_keep_files
         self.stats = CollectorStats()
         self._seen: set[tuple[str, int]] = self._load_seen()
         self._rows: list[tuple[dict, int]] = []  # row, message id to acknowledge once it is on disk
@@ -119,24 +150,39 @@ class Collector:
         self.stats.flushes += 1
         return len(rows)
 
-    def _keep_invalid(self, topic: str, text: str, error: str) -> None:
-        self.stats.invalid += 1
+    def _keep_invalid(self, topic: str, raw: bytes, reason: str) -> None:
         folder = self.out / "invalid"
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"received_utc": _utc_now(), "topic": topic, "error": error, "payload": text}) + "\n")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        line = (json.dumps(invalid_diagnosis(topic, raw, reason, _utc_now())) + "\n").encode()
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        path = folder / f"{day}.jsonl"
+        n = 0
+        while path.exists() and path.stat().st_size + len(line) > self.invalid_max_bytes:
+            n += 1  # today's file is full: the next part (a flood of bad payloads rotates, never grows without bound)
+            path = folder / f"{day}.{n}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as f:
+            f.write(line)
+        files = sorted(folder.glob("*.jsonl"), key=lambda q: q.stat().st_mtime_ns)
+        for old in files[: max(0, len(files) - self.invalid_keep_files)]:
+            old.unlink(missing_ok=True)
+        self.stats.invalid += 1  # counted once its record is on disk
 
     # -- MQTT --------------------------------------------------------------------------------
 
     def _on_message(self, client, userdata, message) -> None:
         self.stats.received += 1
-        text = message.payload.decode("utf-8", errors="replace")
+        raw = bytes(message.payload)
         try:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PrivacyGateError("summary payload from the feed is not UTF-8") from None
             payload = json.loads(regate("summary", text, where="from the feed").text)
             if message.topic != f"{self.prefix}/{payload['device']}/summary":
-                raise PrivacyGateError(f"device {payload['device']!r} does not match the topic")
+                raise PrivacyGateError("the payload's device does not match the topic")
         except PrivacyGateError as exc:
-            self._keep_invalid(message.topic, text, str(exc))
+            self._keep_invalid(message.topic, raw, str(exc))
             client.ack(message.mid, 1)
             return
         key = (payload["device"], int(payload["seq"]))
@@ -177,13 +223,18 @@ class Collector:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s  # the broker keeps our subscription and messages while we are away
         self._client = client
-        try:
-            client.connect(self.host, self.port, clean_start=False, properties=props)
-        except OSError as exc:
-            raise CollectorError(f"MQTT broker {self.host}:{self.port} unreachable ({exc})") from None
-        client.loop_start()
-        if not self._connected.wait(10):
-            raise CollectorError(f"MQTT broker {self.host}:{self.port}: no subscription within 10 s")
+        # Like the device: a broker that is not up yet (the site restarting, the collector started
+        # first) is retried with back-off, saying so, instead of exiting.
+        client.connect_async(self.host, self.port, clean_start=False, properties=props)
+        client.loop_start()  # retries the first connection too
+        waited, said = 0.0, False
+        while not self._connected.wait(1.0):
+            waited += 1.0
+            if self._stop.is_set():
+                raise CollectorError(f"stopped while waiting for the MQTT broker {self.host}:{self.port}")
+            if waited >= 5 and not said:
+                print(f"waiting for the MQTT broker at {self.host}:{self.port} (retrying every 1-2 s; Ctrl-C to give up)", flush=True)
+                said = True
 
     def run(self) -> None:
         """Flush on the interval until stopped; then flush the rest and disconnect."""
