@@ -6,10 +6,13 @@ to the floors docs/accuracy.md states."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from affectedge.cli import main
 from affectedge.offline.demo import run_demo
@@ -263,3 +266,50 @@ def test_a_bad_image_folder_is_named(tmp_path, layout, message):
             (tmp_path / folder / f).write_bytes(b"")
     with pytest.raises(LabelError, match=message):
         read_image_labels(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("start,end,label\n500,510,happy\n600,620,sad\n", r"none of its 2 span\(s\) \(500-620 s\) overlaps a window of .*session\.sqlite \(0-"),
+    ("start,end,label\n", r"no labelled rows \(0 row\(s\) after the header"),
+    ("start,end,label\n0,1,\n", r"no labelled rows \(1 row\(s\) after the header"),
+])
+def test_labels_that_match_nothing_are_an_error_not_nan(demo_log, tmp_path, capsys, text, message):
+    """Issue 23, defect 11: rc 0 with "labelled 0, covered nan%" before."""
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    assert main(["evaluate", str(demo_log), "--labels", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf"])
+def test_a_non_finite_label_time_says_so(tmp_path, value):
+    """Issue 23, defect 12: "nan is outside [-inf, inf]" before."""
+    path = tmp_path / "labels.csv"
+    path.write_text(f"start,end,label\n{value},1,happy\n")
+    with pytest.raises(LabelError, match=rf"labels\.csv:2: column 'start': '{value}' is not a finite number"):
+        read_session_labels(path)
+
+
+LABEL_WORDS = st.sampled_from(["happy", "sad", "green", "red", "blue", "elated", "", " ", "Neutral", "calm", "contempt", "x,y"])
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.sampled_from(["", "x", "1e400", "-0", "3", "90"]))
+
+
+@settings(max_examples=150, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.sampled_from(["start,end,label", "t,label", "time,label", "start,end,label,valence,arousal", "label", "\ufeffstart,end,label"]),
+       rows=st.lists(st.tuples(NUMBERS, NUMBERS, LABEL_WORDS, NUMBERS), max_size=8))
+def test_generated_label_files_read_or_are_refused_with_file_and_line(tmp_path_factory, header, rows):
+    path = tmp_path_factory.mktemp("labels") / "labels.csv"
+    cols = header.lstrip("\ufeff").split(",")
+    lines = []
+    for a, b, word, c in rows:
+        values = {"start": a, "end": b, "t": a, "time": a, "label": word, "valence": c, "arousal": c}
+        lines.append(",".join(values[k] for k in cols))
+    path.write_text(header + "\n" + "\n".join(lines) + ("\n" if lines else ""))
+    try:
+        labels = read_session_labels(path)
+    except LabelError as exc:
+        assert str(exc).startswith(str(path)), exc
+        return
+    assert labels.spans and all(np.isfinite(s.start) and np.isfinite(s.end) and s.end > s.start for s in labels.spans)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(labels.spans, labels.spans[1:]))

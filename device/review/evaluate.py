@@ -30,7 +30,7 @@ import numpy as np
 from ..fusion.config import ZoneConfig
 from ..core.types import LABELS, ZONES
 from ..fusion.zones import zone_for
-from .labels import ImageLabel, LabelKind, SessionLabels
+from .labels import ImageLabel, LabelError, LabelKind, SessionLabels
 from .log_reader import SessionLogData
 from .metrics import (
     Interval,
@@ -156,6 +156,12 @@ def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig 
         span = labels.at((w.start + w.end) / 2)
         if span is not None:
             rows.append((w, span))
+    if not rows:
+        start = min((w.start for w in data.windows), default=0.0)
+        end = max((w.end for w in data.windows), default=0.0)
+        first, last = labels.spans[0].start, labels.spans[-1].end
+        raise LabelError(f"{labels.path}: none of its {len(labels.spans)} span(s) ({first:g}-{last:g} s) overlaps a window of "
+                         f"{data.path} ({start:g}-{end:g} s on the session clock): label times are seconds from the session's start")
     blocks = np.array([hash((w.run_id, int(w.start // BLOCK_S))) for w, _ in rows])
     scores = []
     for source in SOURCES:

@@ -96,7 +96,9 @@ def _number(text: str, path: Path, line: int, column: str, low: float = -math.in
         v = float(text)
     except ValueError:
         raise LabelError(f"{path}:{line}: column {column!r}: {text!r} is not a number") from None
-    if not (math.isfinite(v) and low <= v <= high):
+    if not math.isfinite(v):
+        raise LabelError(f"{path}:{line}: column {column!r}: {text.strip()!r} is not a finite number")
+    if not (low <= v <= high):
         raise LabelError(f"{path}:{line}: column {column!r}: {v} is outside [{low}, {high}]")
     return v
 
@@ -148,6 +150,9 @@ def read_session_labels(path: Path) -> SessionLabels:
         if label is None and valence is None and arousal is None:
             continue  # unlabelled: excluded
         spans.append(LabelledSpan(start, end, label, valence, arousal))
+    if not spans:
+        raise LabelError(f"{path}: no labelled rows ({len(rows)} row(s) after the header, none with a label, "
+                         "valence or arousal)")
     spans.sort(key=lambda s: s.start)
     for a, b in zip(spans, spans[1:]):
         if b.start < a.end - 1e-9:
