@@ -51,6 +51,8 @@ def cmd_analyse(args) -> int:
     files = SessionFiles(args.name, args.video, args.audio, tuple(args.physiology or ()),
                          args.video_start, args.audio_start, args.physiology_start, args.physiology_format)
     r = analyse_session(files, args.out, args.config, report=args.report)
+    for warning in r.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{r.windows} windows in {r.seconds:.1f} s\nwrote {r.log}\n      {r.out / 'windows.parquet'}"
           + (f"\n      {r.out / 'report.html'}\n      {r.out / 'report.pdf'}" if args.report else ""))
     return 0

@@ -59,8 +59,9 @@ class SessionFiles:
             raise SourceError(f"session {self.name!r}: {gone[0]} not found")
 
 
-def demux_audio(video: Path, out: Path) -> Optional[Path]:
-    """The video's first audio track as a mono 16-bit PCM WAV at its own rate (None if it has none)."""
+def demux_audio(video: Path, out: Path, warnings: Optional[list] = None) -> Optional[Path]:
+    """The video's first audio track as a mono 16-bit PCM WAV at its own rate (None if it has none).
+    A file cut short keeps the audio decoded before the cut, and says so in ``warnings``."""
     import wave
 
     av = require_module("av", "analyse (audio from video)", "analyse")
@@ -71,9 +72,17 @@ def demux_audio(video: Path, out: Path) -> Optional[Path]:
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=stream.codec_context.sample_rate)
             chunks = []
-            for frame in container.decode(stream):
-                for f in resampler.resample(frame):
-                    chunks.append(f.to_ndarray().reshape(-1))
+            try:
+                for frame in container.decode(stream):
+                    for f in resampler.resample(frame):
+                        chunks.append(f.to_ndarray().reshape(-1))
+            except av.error.FFmpegError as exc:
+                if not chunks:
+                    raise
+                decoded = sum(len(c) for c in chunks) / stream.codec_context.sample_rate
+                if warnings is not None:
+                    warnings.append(f"{Path(video).name}: its audio track stops decoding after {decoded:.1f} s ({exc}); "
+                                    "the session has the audio before that (the file is cut short?)")
             for f in resampler.resample(None):
                 chunks.append(f.to_ndarray().reshape(-1))
             rate = stream.codec_context.sample_rate
@@ -89,7 +98,8 @@ def demux_audio(video: Path, out: Path) -> Optional[Path]:
     return out
 
 
-def session_config(files: SessionFiles, out: Path, config: Optional[AppConfig | Path] = None) -> AppConfig:
+def session_config(files: SessionFiles, out: Path, config: Optional[AppConfig | Path] = None,
+                   warnings: Optional[list] = None) -> AppConfig:
     """The service config that replays ``files`` as fast as it can, logging into ``out``.
 
     ``config`` (a service config or its file) supplies everything but the sources, the log and
@@ -107,7 +117,7 @@ def session_config(files: SessionFiles, out: Path, config: Optional[AppConfig | 
                              "clips": [{"path": str(Path(files.video).resolve()), "start_s": files.video_start_s}]}
     audio = files.audio
     if audio is None and files.video is not None:
-        audio = demux_audio(Path(files.video), out / "audio-from-video.wav")
+        audio = demux_audio(Path(files.video), out / "audio-from-video.wav", warnings)
         audio_start = files.video_start_s
     else:
         audio_start = files.audio_start_s

@@ -22,6 +22,21 @@ class SessionResult:
     log: Path
     windows: int
     seconds: float  # wall-clock time of the analysis
+    warnings: tuple[str, ...] = ()  # inputs that were cut short or repaired (also in done.json)
+
+
+# Events that mean the session's inputs are not what they claim: said on the console, kept in done.json.
+def input_warnings(events) -> tuple[str, ...]:
+    out = []
+    for e in events:
+        d = e.detail or {}
+        if e.kind == "recording_truncated":
+            out.append(f"{d.get('clip')}: {d.get('frames_decoded')} of the {d.get('frames_expected')} frames its header "
+                       "declares were decoded (the file is cut short?); the session covers only those")
+        elif e.kind == "audio_repaired":
+            out.append(f"{d.get('file')}: {d.get('non_finite_samples')} non-finite sample(s) set to silence, "
+                       f"{d.get('clipped_samples')} float sample(s) beyond full scale clipped")
+    return tuple(out)
 
 
 def analyse_session(files: SessionFiles, out: Path, config: Optional[AppConfig | Path] = None,
@@ -38,7 +53,8 @@ def analyse_session(files: SessionFiles, out: Path, config: Optional[AppConfig |
     for stale in ("session.sqlite", "session.sqlite-wal", "session.sqlite-shm", DONE):
         (out / stale).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    cfg = session_config(files, out, config)
+    demux_warnings: list[str] = []
+    cfg = session_config(files, out, config, demux_warnings)
     build_pipeline(cfg, run_info={"analyse": files.name}).run()
     data = read_log(out / "session.sqlite")
     require_module("pyarrow", "analyse (Parquet)", "analyse")
@@ -50,6 +66,8 @@ def analyse_session(files: SessionFiles, out: Path, config: Optional[AppConfig |
         (out / "report.html").write_text(render_html(rep), encoding="utf-8")
         render_pdf(rep, out / "report.pdf")
     seconds = time.perf_counter() - t0
-    result = SessionResult(files.name, out, out / "session.sqlite", len(data.windows), seconds)
-    (out / DONE).write_text(json.dumps({"session": files.name, "windows": result.windows, "seconds": round(seconds, 3)}))
+    warnings = tuple(demux_warnings) + input_warnings(data.events)
+    result = SessionResult(files.name, out, out / "session.sqlite", len(data.windows), seconds, warnings)
+    (out / DONE).write_text(json.dumps({"session": files.name, "windows": result.windows, "seconds": round(seconds, 3),
+                                        "warnings": list(warnings)}))
     return result

@@ -56,6 +56,7 @@ class ReplayVideoSource:
             if i == 0:
                 yield Event(clip.start_s, "source_up", self.name, {"clip": clip.path.name, "fps": round(fps, 3)})
             n = 0
+            declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             try:
                 while cap.grab():
                     t = clip.start_s + n / fps
@@ -73,6 +74,11 @@ class ReplayVideoSource:
             finally:
                 cap.release()
             t_end = clip.start_s + n / fps
+            # A file cut short (a copy that stopped, a recorder that died) decodes as a shorter
+            # recording without complaint: compare with the frame count its header declares.
+            if declared > 0 and n < declared - max(2, declared // 50):
+                yield Event(t_end, "recording_truncated", self.name,
+                            {"clip": clip.path.name, "frames_expected": declared, "frames_decoded": n})
             event = limiter.report(t_end, final=True)
             if event is not None:
                 yield event

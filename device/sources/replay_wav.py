@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 from typing import Iterator, Literal
@@ -43,7 +44,30 @@ def _decode_pcm(raw: bytes, width: int) -> np.ndarray:
     return np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
 
 
+# Float samples are in [-1, 1]. A little beyond is a mastering overshoot, clipped and counted; a
+# file whose samples reach past this is not normalised float audio (a float WAV written on an
+# integer scale, or scaled by mistake) and is refused, never read as a very loud, aroused voice.
+MAX_FLOAT_PEAK = 4.0
+
+
+@dataclass(frozen=True)
+class WavRepairs:
+    """What read_wav_checked changed to make a float file usable: counts, reported as an event."""
+
+    non_finite: int = 0   # NaN or infinite samples, set to 0
+    clipped: int = 0      # float samples beyond [-1, 1], clipped
+
+    def __bool__(self) -> bool:
+        return bool(self.non_finite or self.clipped)
+
+
 def read_wav(path) -> tuple[np.ndarray, int]:
+    """``read_wav_checked`` without the repair counts."""
+    x, rate, _ = read_wav_checked(path)
+    return x, rate
+
+
+def read_wav_checked(path) -> tuple[np.ndarray, int, WavRepairs]:
     """Read a WAV file as mono float32 in [-1, 1] and its sample rate.
 
     Reads integer PCM (8/16/24/32-bit), IEEE float (32/64-bit) and both in WAVE_FORMAT_EXTENSIBLE
@@ -71,7 +95,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
         elif chunk_id == b"data":
             if fmt is None:
                 raise SourceError(f"{path}: data chunk at byte {pos} comes before any fmt chunk")
-            return _decode(path, fmt, data[body:body + size])
+            return _checked(path, *_decode(path, fmt, data[body:body + size]))
         pos = body + size + (size & 1)  # chunks are padded to an even length
     if pos < len(data):
         raise SourceError(f"{path}: chunk header at byte {pos} is truncated ({len(data) - pos} of 8 bytes)")
@@ -98,6 +122,23 @@ def _decode(path, fmt: tuple[int, int, int, int], raw: bytes) -> tuple[np.ndarra
     return x, rate
 
 
+def _checked(path, x: np.ndarray, rate: int) -> tuple[np.ndarray, int, WavRepairs]:
+    """Integer PCM is always in range; float PCM may hold NaN/inf or exceed full scale."""
+    finite = np.isfinite(x)
+    non_finite = int(x.size - np.count_nonzero(finite))
+    if non_finite:
+        x = np.where(finite, x, np.float32(0.0))
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > MAX_FLOAT_PEAK:
+        where = int(np.argmax(np.abs(x) > MAX_FLOAT_PEAK))
+        raise SourceError(f"{path}: float samples reach {peak:.4g} (first past {MAX_FLOAT_PEAK:g} at sample {where}); float WAV "
+                          "audio is in [-1, 1]: this file is on another scale, rescale it (e.g. sox --norm) before analysing")
+    clipped = int(np.count_nonzero(np.abs(x) > 1.0))
+    if clipped:
+        x = np.clip(x, -1.0, 1.0)
+    return x, rate, WavRepairs(non_finite, clipped)
+
+
 def resample(x: np.ndarray, rate: int, target: int = PIPELINE_SAMPLE_RATE) -> np.ndarray:
     """Polyphase resampling (anti-aliased) to ``target`` Hz."""
     if rate == target:
@@ -113,11 +154,12 @@ class ReplayWavSource:
         self.config = config
         self.name = name
         self._audio: np.ndarray | None = None
+        self._repairs = WavRepairs()
 
     def open(self) -> None:
         if not self.config.path.is_file():
             raise SourceError(f"{self.config.path}: WAV file not found")
-        x, rate = read_wav(self.config.path)
+        x, rate, self._repairs = read_wav_checked(self.config.path)
         self._audio = resample(x, rate)
 
     def samples(self) -> Iterator[AudioChunk | Event]:
@@ -126,6 +168,9 @@ class ReplayWavSource:
         step = max(1, int(round(self.config.chunk_s * rate)))
         t0 = self.config.start_s
         yield Event(t0, "source_up", self.name, {"file": self.config.path.name})
+        if self._repairs:
+            yield Event(t0, "audio_repaired", self.name, {"file": self.config.path.name, "non_finite_samples": self._repairs.non_finite,
+                                                         "clipped_samples": self._repairs.clipped})
         for i in range(0, len(x), step):
             yield AudioChunk(t0 + i / rate, x[i : i + step], rate, self.name)
         yield Event(t0 + len(x) / rate, "recording_ended", self.name, {"file": self.config.path.name})
