@@ -7,6 +7,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from affectedge.config.app import AppConfig, load_config
 from affectedge.core.errors import ConfigError
@@ -277,3 +279,22 @@ def test_every_mqtt_publish_in_the_product_goes_through_the_one_publisher():
         MqttPublisher.submit(object.__new__(MqttPublisher), "raw text")  # not a GatedPayload
     with pytest.raises(PrivacyGateError):
         MqttPublisher.publish_state(object.__new__(MqttPublisher), "t", {"zone": "red"})
+
+
+@settings(max_examples=300, deadline=1000)
+@given(raw=st.one_of(st.binary(max_size=1500),
+                     st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+                                  lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["paused", "period_s", "x", "Paused"]), inner, max_size=3),
+                                  max_leaves=8).map(lambda v: json.dumps(v).encode())))
+def test_generated_commands_are_a_valid_command_or_a_fixed_refusal(raw):
+    """Issue 23: the command topic's reader, on 300 generated payloads: a Command within its ranges,
+    or a CommandError whose text never echoes the payload."""
+    try:
+        cmd = parse_command(raw)
+    except CommandError as exc:
+        text = str(exc)
+        decoded = raw.decode("utf-8", errors="replace").strip()
+        assert len(decoded) < 4 or decoded not in text
+        return
+    assert cmd.paused in (None, True, False)
+    assert cmd.period_s is None or (1.0 <= cmd.period_s <= 3600.0)
