@@ -129,7 +129,8 @@ def test_a_byte_order_mark_is_read_and_an_extra_column_is_refused_with_its_line(
 def test_generated_physiology_files_parse_or_are_refused_with_file_and_line(real_physio_csv, tmp_path_factory, data):
     rows = rows_of(real_physio_csv)[:60]
     cells = st.one_of(st.sampled_from(["1e9", "inf", "nan", "-1", "", " ", "hr", "rr", "x", "1e308", "0x10", "7,8"]),
-                      st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6))
+                      st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.text(alphabet=st.characters(blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", blacklist_categories=("Cs",)), max_size=6))
     lines = [f"{t!r},{k},{v}" for t, k, v in rows]
     for _ in range(data.draw(st.integers(1, 6))):
         i = data.draw(st.integers(0, len(lines) - 1))
@@ -149,3 +150,36 @@ def test_generated_physiology_files_parse_or_are_refused_with_file_and_line(real
     assert all(math.isfinite(t) and math.isfinite(v) for t, _, v, _ in good)
     assert all(b[0] - a[0] <= MAX_JUMP_S for a, b in zip(good, good[1:]))
     assert all(b[0] >= a[0] for a, b in zip(good, good[1:]))
+
+
+@settings(max_examples=100, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_rr_text_and_e4_exports_parse_or_are_refused_with_file_and_line(real_physio_csv, tmp_path_factory, data):
+    """The other physiology readers (rr_text, e4): real values from the demo's recording, mutated."""
+    from affectedge.sources.physio_formats import read_e4, read_rr_text
+
+    rows = rows_of(real_physio_csv)
+    rr = [f"{float(v) * 1000:.0f}" for _, k, v in rows if k == "rr"][:40]
+    eda = [v for _, k, v in rows if k == "eda"][:80]
+    junk = st.sampled_from(["", "x", "nan", "inf", "-5", "0", "1e9", "\xff", "7;8", "\t"])
+    folder = tmp_path_factory.mktemp("e4")
+    for i in range(data.draw(st.integers(0, 4))):
+        rr[data.draw(st.integers(0, len(rr) - 1))] = data.draw(junk)
+    (folder / "rr.txt").write_text(data.draw(st.sampled_from(["", "RR\n", "index,rr\n"])) + "\n".join(rr) + "\n")
+    start = data.draw(st.sampled_from(["1765000000.0", "0", "nan", "", "x", "1e300"]))
+    rate = data.draw(st.sampled_from(["4.000000", "0", "-4", "1e-300", "nan", "64"]))
+    lines = [start, rate] + list(eda)
+    for i in range(data.draw(st.integers(0, 4))):
+        lines[data.draw(st.integers(0, len(lines) - 1))] = data.draw(junk)
+    (folder / "EDA.csv").write_text("\n".join(lines) + "\n")
+    if data.draw(st.booleans()):
+        (folder / "IBI.csv").write_bytes(data.draw(st.sampled_from([b"1765000000.0, IBI\n1.0,0.8\n2.0,0.81\n", b"\xff\xfe\n", b"", b"x\n1,2\n"])))
+    for reader, path in ((read_rr_text, folder / "rr.txt"), (read_e4, folder)):
+        try:
+            parsed = list(reader(path))
+        except SourceError as exc:
+            assert re.match(re.escape(str(path if reader is read_rr_text else folder)) + r"(/\w+\.csv)?:\d+: |" + re.escape(str(folder)) + ": ", str(exc)), exc
+            continue
+        good = [r for r in parsed if not isinstance(r, Malformed)]
+        assert all(math.isfinite(t) and math.isfinite(v) for t, _, v, _ in good)
+        assert all(b[0] >= a[0] for a, b in zip(good, good[1:]))

@@ -48,6 +48,7 @@ class FaceConfig(StrictModel):
     manifest: Optional[ConfigPath] = Field(None, description="Model manifest (YAML) to load the models from; default: the models bundled with affectedge (models/manifest.yaml).")
     detector_model: str = Field("face_detection_short_range", description="Manifest key of the face detector (BlazeFace short range: faces within about 2 m).")
     expression_model: str = Field("fer_mini_xception", description="Manifest key of the expression classifier (FER2013 mini-Xception, INT8).")
+    expression_backend: Optional[Literal["litert", "onnx"]] = Field(None, description="Inference runtime of the expression model when it differs from `backend` (null: the same): a model shipped only as ONNX (`affectedge_fer_vgg`) runs on ONNX Runtime beside a LiteRT detector.")
     min_detection_score: float = Field(0.5, ge=0.05, le=0.99, description="Detector score below which a candidate is not a face (MediaPipe's default is 0.5).")
     min_face_px: int = Field(32, ge=8, description="Faces whose box side is smaller than this many frame pixels are ignored (too few pixels for an expression).")
     min_quality: float = Field(0.15, ge=0.0, le=1.0, description="A frame whose face quality (score x size x sharpness x pose, see docs/vision.md) is below this counts as no face: it rejects blurred, turned-away and spurious detections.")
@@ -472,7 +473,7 @@ def load_face_path(config: FaceConfig) -> FacePath:
 
     manifest = Path(config.manifest) if config.manifest is not None else None
     detector = load_model(config.detector_model, config.backend, config.threads, manifest)
-    expression = load_model(config.expression_model, config.backend, config.threads, manifest)
+    expression = load_model(config.expression_model, config.expression_backend or config.backend, config.threads, manifest)
     m = expression.spec
     spec = parse_expression_spec(m.sections.get("expression"), f"{m.manifest}: models.{m.key}",
                                  int(np.prod(m.outputs[0].shape)))

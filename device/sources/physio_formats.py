@@ -44,6 +44,17 @@ Row = tuple[float, str, float, int]  # t, kind, value, line
 Reader = Callable[[Path], Iterator[Union[Row, Malformed]]]
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The file's lines (a byte-order mark dropped); bytes that are not UTF-8 are a SourceError
+    naming the line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+
+
 def _finite(text: str) -> float:
     v = float(text)
     if not math.isfinite(v):
@@ -62,11 +73,13 @@ MAX_JUMP_S = 7 * 86400.0
 def read_affectedge_csv(path: Path) -> Iterator[Union[Row, Malformed]]:
     try:
         f = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's byte-order mark is fine
-        header = next(csv.reader(f), None)
+        # No quoting in this format: a stray '"' is a bad character in one row, never a quoted
+        # field that swallows every row after it.
+        header = next(csv.reader(f, quoting=csv.QUOTE_NONE), None)
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}:1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     with f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, quoting=csv.QUOTE_NONE)
         if header is None or [h.strip() for h in header] != ["t", "kind", "value"]:
             raise SourceError(f"{path}:1: expected the header t,kind,value, got {header}")
         last_t = -math.inf
@@ -115,7 +128,7 @@ def _lines(reader, path: Path, start: int):
 
 
 def read_rr_text(path: Path) -> Iterator[Union[Row, Malformed]]:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = _text_lines(path)
     values: list[tuple[float, int]] = []
     for lineno, line in enumerate(lines, start=1):
         fields = [f for f in line.replace(";", ",").replace("\t", ",").split(",")]
@@ -142,7 +155,7 @@ def read_rr_text(path: Path) -> Iterator[Union[Row, Malformed]]:
 
 
 def _e4_signal(path: Path, kind: str) -> tuple[float, Iterator[Union[Row, Malformed]]]:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = _text_lines(path)
     if len(lines) < 2:
         raise SourceError(f"{path}:{len(lines) + 1}: an E4 file starts with the start time and the rate (2 rows)")
     try:
@@ -151,7 +164,7 @@ def _e4_signal(path: Path, kind: str) -> tuple[float, Iterator[Union[Row, Malfor
         raise SourceError(f"{path}:1: column 1: the start time (UNIX seconds) is {lines[0].split(',')[0]!r}") from None
     try:
         rate = _finite(lines[1].split(",")[0])
-        if rate <= 0:
+        if not 0.01 <= rate <= 10_000:  # the E4 writes 1, 4, 32 and 64 Hz
             raise ValueError
     except ValueError:
         raise SourceError(f"{path}:2: column 1: the sample rate (Hz) is {lines[1].split(',')[0]!r}") from None
@@ -167,7 +180,7 @@ def _e4_signal(path: Path, kind: str) -> tuple[float, Iterator[Union[Row, Malfor
 
 
 def _e4_ibi(path: Path) -> tuple[float, Iterator[Union[Row, Malformed]]]:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = _text_lines(path)
     head = lines[0].split(",") if lines else []
     try:
         start = _finite(head[0])
