@@ -27,7 +27,8 @@ def wav_bytes(x: np.ndarray, rate: int, tag: int = 3, bits: int = 32, channels: 
     if tag == 3:
         raw = x.astype("<f4" if bits == 32 else "<f8").tobytes()
     else:
-        raw = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tobytes()
+        with np.errstate(invalid="ignore"):  # NaN cast to an integer sample: whatever the cast gives
+            raw = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tobytes()
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(raw)) + raw

@@ -116,8 +116,12 @@ def load_located_yaml(path: Path) -> LocatedYaml:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise ValueError(f"{path}:{line}: YAML syntax: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:  # a control character: its position is in characters
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ValueError(f"{path}:{line}: control character U+{code:04X} is not allowed in a YAML file") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}:1: YAML: {exc}") from None
+        raise ValueError(f"{path}:1: YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ValueError(f"{path}:1: nested too deeply to read (more than {MAX_DEPTH} levels is refused)") from None
     return LocatedYaml(path, data if data is not None else {}, walk.lines if node is not None else {})
