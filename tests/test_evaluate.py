@@ -313,3 +313,13 @@ def test_generated_label_files_read_or_are_refused_with_file_and_line(tmp_path_f
         return
     assert labels.spans and all(np.isfinite(s.start) and np.isfinite(s.end) and s.end > s.start for s in labels.spans)
     assert all(a.end <= b.start + 1e-9 for a, b in zip(labels.spans, labels.spans[1:]))
+
+
+def test_the_demos_sad_windows_are_not_green(demo_log):
+    """Issue 24: 83 of the demo's 87 windows with valence <= -0.4 (the crying woman, face sad) were
+    green under the arousal-only rule; the curriculum puts sadness in blue and distress in yellow."""
+    data = read_log(demo_log)
+    sad = [w for w in data.windows if w.status == "ok" and w.valence is not None and w.valence <= -0.4 and w.zone]
+    assert len(sad) >= 50
+    assert not [w for w in sad if w.zone == "green"]
+    assert {w.zone for w in sad} <= {"blue", "yellow", "red"}

@@ -169,3 +169,21 @@ def test_a_zone_needs_the_minimum_confidence_and_a_window_without_one_says_why()
     assert w.status == "no_data" and w.zone_withheld == "no_data"
     w, _ = fuse([est("physiology", 0.9, arousal=0.5)])
     assert w.zone == "yellow" and w.zone_withheld is None
+
+
+@pytest.mark.parametrize("word, valence, arousal, zone", [
+    # The curriculum's examples, placed on the circumplex (Russell & Mehrabian 1977, as
+    # device/perception/expression.py places the expression labels; the others between them).
+    ("sad", -0.63, -0.27, "blue"), ("unwell", -0.4, -0.05, "blue"), ("tired", 0.0, -0.6, "blue"), ("bored", -0.2, -0.5, "blue"),
+    ("calm", 0.3, -0.2, "green"), ("content", 0.6, 0.0, "green"), ("focused", 0.2, 0.1, "green"), ("neutral", 0.0, 0.0, "green"),
+    ("distressed", -0.6, 0.2, "yellow"), ("worried", -0.5, 0.35, "yellow"), ("frustrated", -0.51, 0.59, "yellow"),
+    ("scared", -0.64, 0.60, "yellow"), ("excited", 0.81, 0.51, "yellow"), ("silly", 0.6, 0.7, "yellow"),
+    ("rage", -0.6, 0.85, "red"), ("terror", -0.7, 0.9, "red"),
+])
+def test_the_curriculums_examples_land_in_its_zones(word, valence, arousal, zone):
+    assert zone_for(valence, arousal, ZONES) == zone, word
+
+
+def test_zone_thresholds_are_checked_for_order():
+    with pytest.raises(ValueError, match="distress_min_arousal"):
+        ZoneConfig(distress_min_arousal=0.5)

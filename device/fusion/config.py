@@ -39,11 +39,13 @@ class FusionConfig(StrictModel):
 
 
 class ZoneConfig(StrictModel):
-    """Zones of Regulation from fused arousal (and valence for red). See docs/zones.md."""
+    """Zones of Regulation from fused valence and arousal, as the curriculum sorts its examples. See docs/zones.md."""
 
-    blue_max_arousal: float = Field(-0.35, ge=-1, le=1, description="At or below this arousal the zone is blue (low alertness: tired, sad, bored).")
-    yellow_min_arousal: float = Field(0.3, ge=-1, le=1, description="At or above this arousal the zone is yellow (heightened: worried, excited, frustrated).")
-    red_min_arousal: float = Field(0.65, ge=-1, le=1, description="At or above this arousal, with valence at or below red_max_valence, the zone is red (extreme: anger, terror).")
+    blue_max_arousal: float = Field(-0.35, ge=-1, le=1, description="At or below this arousal the zone is blue (low alertness: tired, bored), whatever the valence.")
+    blue_max_valence: float = Field(-0.35, ge=-1, le=1, description="At or below this valence, with arousal under distress_min_arousal, the zone is blue even at neutral arousal: sad, tired and unwell read low in valence before they read low in arousal (the curriculum puts them in blue, not green).")
+    distress_min_arousal: float = Field(0.1, ge=-1, le=1, description="With valence at or below blue_max_valence, arousal at or above this is yellow (distressed, worried, frustrated: negative and stirred up) rather than blue.")
+    yellow_min_arousal: float = Field(0.3, ge=-1, le=1, description="At or above this arousal the zone is yellow (heightened: worried, excited, frustrated, silly).")
+    red_min_arousal: float = Field(0.65, ge=-1, le=1, description="At or above this arousal, with valence at or below red_max_valence, the zone is red (extreme: rage, terror).")
     red_max_valence: float = Field(-0.1, ge=-1, le=1, description="Red needs valence at or below this (or valence unknown); high arousal with positive valence stays yellow.")
     min_confidence: float = Field(0.05, ge=0, le=1, description="A window whose fused confidence is below this gets no zone (`zone_withheld: low_confidence`): a zone at confidence 0.00, from a first window with little data, is not something to show a caregiver. 0 shows a zone whenever arousal is known.")
 
@@ -51,4 +53,6 @@ class ZoneConfig(StrictModel):
     def _ordered(self) -> "ZoneConfig":
         if not (self.blue_max_arousal < self.yellow_min_arousal <= self.red_min_arousal):
             raise ValueError("thresholds must satisfy blue_max_arousal < yellow_min_arousal <= red_min_arousal")
+        if not (self.blue_max_arousal < self.distress_min_arousal <= self.yellow_min_arousal):
+            raise ValueError("thresholds must satisfy blue_max_arousal < distress_min_arousal <= yellow_min_arousal")
         return self

@@ -1,10 +1,12 @@
 """Zones of Regulation from valence and arousal.
 
-The Zones of Regulation (Kuypers, 2011) sort states by alertness: blue (low: tired, sad, bored),
-green (regulated: calm, content, focused), yellow (heightened: worried, excited, silly,
-frustrated) and red (extreme, out of control: anger, terror). Arousal carries the zone; valence
-only separates red (negative) from high-arousal positive states, which stay yellow. Thresholds are
-configurable (ZoneConfig) and documented in docs/zones.md.
+The Zones of Regulation (Kuypers, 2011) sort states by alertness and feeling: blue (low: sad, tired,
+bored, unwell), green (regulated: calm, content, focused), yellow (heightened: worried,
+frustrated, distressed, excited, silly) and red (extreme, out of control: rage, terror). Arousal
+alone does not carry the zone: sad and unwell sit at neutral arousal with low valence, and the
+curriculum puts them in blue; negative feeling that is stirred up (distress, worry, frustration)
+is yellow. The rule table and its reasons are in docs/zones.md; every threshold is configuration
+(ZoneConfig), set per child with the care team.
 """
 
 from __future__ import annotations
@@ -24,4 +26,7 @@ def zone_for(valence: Optional[float], arousal: Optional[float], cfg: ZoneConfig
         return "yellow"
     if arousal <= cfg.blue_max_arousal:
         return "blue"
+    if valence is not None and valence <= cfg.blue_max_valence:
+        # Negative feeling: stirred up is distress (yellow), quiet is sadness (blue).
+        return "yellow" if arousal >= cfg.distress_min_arousal else "blue"
     return "green"
