@@ -104,7 +104,7 @@ def parse_manifest(path: Path) -> Manifest:
                     outputs=outputs,
                     labels=tuple(entry.get("labels") or ()),
                     preprocessing=str(entry.get("preprocessing", "")),
-                    sections={k: v for k, v in entry.items() if k == "expression"},
+                    sections={k: v for k, v in entry.items() if k in ("expression", "class_map")},
                     manifest=path,
                 )
                 for fmt, f in entry["files"].items()
