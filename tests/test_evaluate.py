@@ -323,3 +323,37 @@ def test_the_demos_sad_windows_are_not_green(demo_log):
     assert len(sad) >= 50
     assert not [w for w in sad if w.zone == "green"]
     assert {w.zone for w in sad} <= {"blue", "yellow", "red"}
+
+
+def test_labels_added_afterwards_live_in_the_log_once_and_are_evaluated_and_exported(demo_session, tmp_path, capsys):
+    """Issue 24, part 2 (afterwards): `affectedge label` stores a label file's spans in the session
+    log (a second run adds nothing twice), evaluate uses them when no --labels is given, with the
+    same figures as from the file, and export writes them."""
+    import shutil
+
+    log = tmp_path / "session.sqlite"
+    run_demo(tmp_path / "demo", demo_session.root, console=False)
+    shutil.copy(tmp_path / "demo" / "session.sqlite", log)
+    assert main(["evaluate", str(log)]) == 2
+    assert "no labels in this log" in capsys.readouterr().err
+    assert main(["label", str(log), "--labels", str(LABELS)]) == 0
+    n = len(read_session_labels(LABELS).spans)
+    assert f"{n} label span(s) added, 0 already there" in capsys.readouterr().out
+    assert main(["label", str(log), "--labels", str(LABELS)]) == 0
+    assert f"0 label span(s) added, {n} already there" in capsys.readouterr().out
+    assert len(read_log(log).labels) == n
+    assert main(["evaluate", str(log), "--out", str(tmp_path / "stored")]) == 0
+    assert main(["evaluate", str(log), "--labels", str(LABELS), "--out", str(tmp_path / "file")]) == 0
+    stored = json.loads((tmp_path / "stored" / "evaluation.json").read_text())["scores"]
+    from_file = json.loads((tmp_path / "file" / "evaluation.json").read_text())["scores"]
+    assert [s["confusion"] for s in stored] == [s["confusion"] for s in from_file]
+    assert main(["export", str(log), "--out", str(tmp_path / "export")]) == 0
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "export" / "labels.csv").open()))
+    assert len(rows) == n and rows[0]["origin"] == "file:demo-session-emotions.csv"
+    late = tmp_path / "late.csv"
+    late.write_text("start,end,label\n500,510,happy\n")
+    capsys.readouterr()
+    assert main(["label", str(log), "--labels", str(late)]) == 2
+    assert "fall outside the log's session" in capsys.readouterr().err

@@ -113,3 +113,22 @@ def _one_window(seq):
     from affectedge.core.types import FusedWindow
 
     return FusedWindow(seq, seq * 0.2, seq * 0.2 + 0.2, "no_data", None, None, None, None, 0.0, {}), []
+
+
+def test_labels_in_an_encrypted_log_are_sealed_and_need_the_key(demo_session, tmp_path, key_file, capsys):
+    """Issue 24: caregivers' labels stay private like everything in the log."""
+    from affectedge.cli import main
+    from affectedge.review.log_reader import read_log
+
+    out = tmp_path / "enc"
+    build_pipeline(physiology_config(demo_session, out, encryption_key_file=str(key_file), jsonl=None)).run()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("start,end,label\n2,6,yellow\n10,14,green\n")
+    log = out / "session.sqlite"
+    assert main(["label", str(log), "--labels", str(labels)]) == 2
+    assert "encrypted" in capsys.readouterr().err
+    assert main(["label", str(log), "--labels", str(labels), "--key", str(key_file)]) == 0
+    raw = b"".join(p.read_bytes() for p in out.glob("session.sqlite*"))
+    assert b"yellow" not in raw and b'"green"' not in raw
+    assert sqlite3.connect(log).execute("SELECT count(*) FROM labels WHERE label IS NOT NULL OR start IS NOT NULL").fetchone()[0] == 0
+    assert [(r["start"], r["label"]) for r in read_log(log, key_file).labels] == [(2.0, "yellow"), (10.0, "green")]

@@ -89,6 +89,47 @@ def cmd_review(args) -> int:
     return 0
 
 
+def cmd_label(args) -> int:
+    """Caregivers' labels added to a session log afterwards, from a label file."""
+    from ..sinks.session_log import append_labels
+    from .labels import read_session_labels
+
+    labels = read_session_labels(args.labels)
+    (data,) = read_logs([args.log], args.key)
+    if data.windows:
+        start, end = min(w.start for w in data.windows), max(w.end for w in data.windows)
+        outside = [s for s in labels.spans if s.end <= start or s.start >= end]
+        if outside:
+            s = outside[0]
+            print(f"affectedge label: {args.labels}: {len(outside)} span(s) fall outside the log's session "
+                  f"({start:g}-{end:g} s), the first {s.start:g}-{s.end:g} s; label times are seconds from the session's start",
+                  file=sys.stderr)
+            return 2
+    cipher = None
+    if args.key is not None:
+        from ..privacy.log_crypto import LogCipher
+
+        cipher = LogCipher.from_key_file(args.key)
+    spans = [{"start": s.start, "end": s.end, "label": s.label, "valence": s.valence, "arousal": s.arousal} for s in labels.spans]
+    added, duplicates = append_labels(args.log, spans, f"file:{Path(args.labels).name}", cipher)
+    print(f"{args.log}: {added} label span(s) added, {duplicates} already there (not added twice)")
+    return 0
+
+
+def stored_labels(data, where: Path):
+    """The labels kept in a log (``affectedge label``, or pressed live) as SessionLabels."""
+    from .labels import LabelError, LabelledSpan, SessionLabels
+
+    spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"))
+                    for r in data.labels), key=lambda s: s.start)
+    if not spans:
+        raise LabelError(f"{where}: no labels in this log: give --labels FILE, or add them with `affectedge label`")
+    kinds = {"zone" if s.label in ("blue", "green", "yellow", "red") else "emotion" for s in spans if s.label}
+    if len(kinds) > 1:
+        raise LabelError(f"{where}: the log's labels mix zones and emotions; evaluate with --labels FILE of one kind")
+    return SessionLabels(where, kinds.pop() if kinds else "emotion", spans)
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_images, evaluate_log, format_text, reliability_figure
     from .labels import read_image_labels, read_session_labels
@@ -100,11 +141,9 @@ def cmd_evaluate(args) -> int:
         print("affectedge evaluate: --faces-cropped, --model and --backend go with --images", file=sys.stderr)
         return 2
     if args.log is not None:
-        if args.labels is None:
-            print("affectedge evaluate: a session log needs --labels FILE (start,end,label or t,label)", file=sys.stderr)
-            return 2
         (data,) = read_logs([args.log], args.key)
-        ev = evaluate_log(data, read_session_labels(args.labels))
+        labels = read_session_labels(args.labels) if args.labels is not None else stored_labels(data, args.log)
+        ev = evaluate_log(data, labels)
     else:
         from ..config.app import load_config
         from ..perception.face import FaceConfig, load_face_path
@@ -159,7 +198,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--labels", type=Path, default=None, help="human labels of the session (see `affectedge evaluate`): the report adds the agreement figures")
     r.set_defaults(func=cmd_review)
 
-    e = sub.add_parser("export", help="export windows, estimates, events (and summaries) to CSV or Parquet")
+    e = sub.add_parser("export", help="export windows, estimates, events, labels (and summaries) to CSV or Parquet")
     e.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session log file(s), or a folder of rotated logs")
     e.add_argument("--key", type=Path, default=None, help="key file of encrypted logs")
     e.add_argument("--format", choices=("csv", "parquet"), default="csv")
@@ -171,10 +210,17 @@ def add_parsers(sub) -> None:
     e.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default: out/export)")
     e.set_defaults(func=cmd_export)
 
+    lab = sub.add_parser("label", help="add caregivers' labels to a session log afterwards, from a label file (the formats evaluate reads)")
+    lab.add_argument("log", type=Path, metavar="LOG", help="the session log")
+    lab.add_argument("--labels", type=Path, required=True, help="CSV of start,end,label (spans) or t,label (one row per step); "
+                                                                 "label a zone or an emotion, optional valence,arousal")
+    lab.add_argument("--key", type=Path, default=None, help="key file of an encrypted log")
+    lab.set_defaults(func=cmd_label)
+
     v = sub.add_parser("evaluate", help="score a session log (or still faces) against human labels: recall, macro-F1, "
                                         "balanced accuracy, kappa, confusion, CCC/RMSE, calibration (docs/accuracy.md)")
     v.add_argument("log", type=Path, nargs="?", default=None, metavar="LOG", help="session log to score")
-    v.add_argument("--labels", type=Path, default=None, help="CSV of start,end,label (spans) or t,label (CALMED-style, one row per step), "
+    v.add_argument("--labels", type=Path, default=None, help="(default: the labels stored in the log by `affectedge label`) CSV of start,end,label (spans) or t,label (CALMED-style, one row per step), "
                                                                "label a zone or an emotion, optional valence,arousal columns")
     v.add_argument("--images", type=Path, default=None, help="CSV of image,label, or a folder of class folders (label = folder name, "
                                                                "e.g. FER2013's validation/): score the face path on still images instead")

@@ -16,7 +16,7 @@ from ..core.errors import AffectEdgeError, BackendUnavailableError
 from ..core.types import LABELS, MODALITIES
 from .log_reader import SessionLogData
 
-TABLES = ("windows", "estimates", "events", "summaries")
+TABLES = ("windows", "estimates", "events", "labels", "summaries")
 
 
 class ExportError(AffectEdgeError):
@@ -82,6 +82,10 @@ def table_rows(logs: Sequence[SessionLogData], t_from: Optional[datetime] = None
                 continue
             out["events"].append({"log": log, "run_id": ev.run_id, "time_utc": when, "t": ev.t, "kind": ev.kind,
                                   "source": ev.source, "detail": json.dumps(ev.detail, sort_keys=True)})
+        for lab in data.labels:
+            out["labels"].append({"log": log, "start": lab.get("start"), "end": lab.get("end"), "label": lab.get("label"),
+                                  "valence": lab.get("valence"), "arousal": lab.get("arousal"), "origin": lab.get("origin"),
+                                  "added_utc": lab.get("added_utc")})
         if data.summaries is not None:
             any_summaries = True
             for s in data.summaries:

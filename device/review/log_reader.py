@@ -92,6 +92,7 @@ class SessionLogData:
     estimates: list[dict] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     summaries: Optional[list[dict]] = None  # only when the log has a summaries table
+    labels: list[dict] = field(default_factory=list)  # human labels stored in the log (affectedge label)
     problems: list[str] = field(default_factory=list)
     first_t: dict[int, float] = field(default_factory=dict, repr=False)  # per run: start of its first window
 
@@ -286,6 +287,11 @@ def _read_v1(db: sqlite3.Connection, path: Path, tables: set[str], data: Session
             text = _opened(cipher, detail, f"events/{rid}/{seq}", path, p)
             if text is not None:
                 data.events.append(EventRow(rid, t, kind, source, _json(text, path, f"event at {t}", p)))
+    if "labels" in tables:
+        for lid, record, origin, added in _read_table(db, path, "labels", "id, record, origin, added_utc", p):
+            text = _opened(cipher, record, f"labels/{lid}", path, p)
+            if text is not None:
+                data.labels.append({**_json(text, path, f"label {lid}", p), "origin": origin, "added_utc": added})
     if "summaries" in tables:
         try:
             cur = db.execute("SELECT * FROM summaries ORDER BY rowid")

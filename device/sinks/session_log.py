@@ -64,7 +64,68 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL,
     detail BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    start REAL,
+    end REAL,
+    label TEXT,
+    origin TEXT NOT NULL,
+    added_utc TEXT NOT NULL,
+    record BLOB NOT NULL
+);
 """
+
+
+def append_labels(path: Path | str, spans: Sequence[dict], origin: str, cipher: LogCipher | None = None) -> tuple[int, int]:
+    """Add human labels (``start``, ``end`` on the session clock, ``label``, optional ``valence``,
+    ``arousal``) to an existing log; a span already there (same times and label) is not added
+    twice. Returns (added, duplicates). In an encrypted log the label is sealed like every record
+    (the plaintext columns stay NULL), so reading them needs the key, as for the windows."""
+    path = Path(path)
+    if not path.is_file():
+        raise SessionLogError(f"{path}: no such session log")
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.Error as exc:
+        raise SessionLogError(f"{path}: not a session log ({exc})") from None
+    try:
+        if found is None or int(found[0]) != SCHEMA_VERSION:
+            raise SessionLogError(f"{path}: schema version {found[0] if found else 'missing'}, this affectedge writes {SCHEMA_VERSION}")
+        encrypted = db.execute("SELECT value FROM meta WHERE key='encryption'").fetchone() is not None
+        if encrypted and cipher is None:
+            raise SessionLogError(f"{path}: this log is encrypted: give its key file to add labels")
+        db.executescript(SCHEMA)
+        have = set()
+        for lid, record in db.execute("SELECT id, record FROM labels"):
+            text = cipher.open(bytes(record), f"labels/{lid}") if cipher else record
+            r = json.loads(text)
+            have.add((round(r["start"], 3), round(r["end"], 3), r.get("label")))
+        added = duplicates = 0
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        db.execute("BEGIN")
+        for s in spans:
+            key = (round(float(s["start"]), 3), round(float(s["end"]), 3), s.get("label"))
+            if key in have:
+                duplicates += 1
+                continue
+            have.add(key)
+            rec = {"start": float(s["start"]), "end": float(s["end"]), "label": s.get("label"),
+                   "valence": s.get("valence"), "arousal": s.get("arousal"), "origin": origin}
+            cur = db.execute("INSERT INTO labels (start, end, label, origin, added_utc, record) VALUES (?, ?, ?, ?, ?, ?)",
+                             (*((rec["start"], rec["end"], rec["label"]) if cipher is None else (None, None, None)), origin, stamp, b""))
+            lid = cur.lastrowid
+            sealed = cipher.seal(dumps(rec), f"labels/{lid}") if cipher else dumps(rec)
+            db.execute("UPDATE labels SET record = ? WHERE id = ?", (sealed, lid))
+            added += 1
+        db.execute("COMMIT")
+        return added, duplicates
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise SessionLogError(f"{path}: adding labels failed ({exc})") from None
+    finally:
+        db.close()
 
 
 class SessionLog:
