@@ -193,8 +193,10 @@ def describe_baseline(res: PhysiologyBaselineResult) -> list[str]:
             floored = " (SD raised to the floor)" if s.sd_floored else ""
             lines.append(f"resting {name}: {s.norm.mean:.2f} {unit}, SD {s.norm.sd:.2f}{floored}; "
                          f"{len(s.values)} values, {s.artefact_fraction:.0%} of {s.kind} readings rejected")
-        else:
+        elif s.problem.startswith("too noisy"):
             lines.append(f"resting {name}: rejected: {s.problem}")
+        else:
+            lines.append(f"resting {name}: left out ({s.problem}); the population norm stands for it")
     for f in res.absent:
         lines.append(f"resting {FEATURE_NAMES[f]}: no sensor for it (the population default will apply)")
     return lines
@@ -258,6 +260,7 @@ def calibrate(plan: CalibrationPlan, out: TextIO = sys.stdout) -> CalibrationOut
     voice = rec.voice.baseline if rec.voice is not None else None
     face = rec.face.baseline if rec.face is not None else None
     outcome.left_out = [f"{name}: {r.problem}" for name, r in (("voice", rec.voice), ("face", rec.face)) if r is not None and r.problem]
+    outcome.left_out += [f"physiology: {p}" for p in res.left_out]
     # A physiology problem rejects the whole profile (arousal rests on it); a voice or face
     # section that fails its own rule is only left out, and that path keeps its population defaults.
     if res.problems or (baseline is None and voice is None and face is None):

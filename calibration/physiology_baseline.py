@@ -52,8 +52,13 @@ class FeatureSummary:
 class PhysiologyBaselineResult:
     features: dict[str, FeatureSummary] = field(default_factory=dict)
     recorded_s: float = 0.0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # any of these rejects the physiology baseline
     absent: list[str] = field(default_factory=list)
+    # Features whose own data fell short (patchy or too few values): left out, so the population
+    # norm stands for them, while the features that are there make the baseline. A wristband's beat
+    # intervals have gaps by design (the E4 drops every beat it is unsure of): refusing the whole
+    # person for it threw away the EDA and heart rate that were there.
+    left_out: list[str] = field(default_factory=list)
 
     def baseline(self) -> Optional[PhysiologyBaseline]:
         norms = {f: s.norm for f, s in self.features.items() if s.norm is not None}
@@ -144,7 +149,10 @@ class PhysiologyBaselineRecorder:
             elif len(summary.values) < 2:
                 summary.problem = f"too short: only {len(summary.values)} value of the {name}"
             if summary.problem:
-                res.problems.append(summary.problem)
+                if summary.problem.startswith("too noisy"):
+                    res.problems.append(summary.problem)  # a sensor off the skin: fix it, record again
+                else:
+                    res.left_out.append(f"{summary.problem}; left out (the population norm stands for the {name})")
                 continue
             v = np.asarray(summary.values)
             sd = float(v.std(ddof=1))
@@ -152,4 +160,6 @@ class PhysiologyBaselineRecorder:
             if sd < floor or sd <= 0.0:
                 sd, summary.sd_floored = max(floor, 1e-6), True
             summary.norm = MeanSd(mean=float(v.mean()), sd=sd)
+        if res.features and not res.problems and not any(s.norm is not None for s in res.features.values()):
+            res.problems.append("no physiological feature had enough data: " + "; ".join(res.left_out))
         return res

@@ -433,3 +433,25 @@ def test_faceless_video_rejects_the_face_baseline(demo_session, tmp_path):
     assert "needs at least 50 (calibration.baseline.min_face_frames)" in outcome.face.problem
     assert "face baseline: rejected, left out of the profile: too few frames with a face" in text
     assert not outcome.ok  # nothing else was measured: no profile
+
+
+def test_a_wristbands_patchy_beat_intervals_leave_rmssd_out_not_the_person(tmp_path):
+    """Issue 24, first-run defect 1: the E4's IBI file has gaps by design; calibrate refused the
+    whole baseline ("too patchy: the RMSSD was available for 25 %"). Real E4 data (Stress-Predict
+    S15, first 300 s, 49 beat intervals: the RMSSD exists for 18 % of the span): before, "baseline
+    rejected ... Nothing was written"; now the baseline is written from the heart rate and EDA that
+    are there, and says it left the RMSSD out and why."""
+    data = Path(__file__).resolve().parent / "data" / "stress_predict" / "S15"
+    doc = {"device": {"subject_id": "stress-predict-s01"}, "run": {"pace": "fast"}, "log": {"console": False},
+           "sources": {"physiology": [{"backend": "replay_csv", "path": str(data), "format": "e4"}]},
+           "calibration": {"check_s": 10.0, "profiles_dir": str(tmp_path / "profiles"), "baseline": {"duration_s": 280.0}}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    outcome, text = run(plan_from_config(config, profiles=tmp_path / "profiles"))
+    assert outcome.ok, text
+    left = [p for p in outcome.left_out if p.startswith("physiology:")]
+    assert len(left) == 1 and "too patchy: the RMSSD" in left[0] and "left out (the population norm stands for" in left[0], outcome.left_out
+    assert "left out (" in text and "profile written" in text
+    written = load_baseline(next((tmp_path / "profiles").glob("*/current.yaml")))
+    assert written.physiology.eda_tonic_us is not None and written.physiology.hr_bpm is not None
+    assert written.physiology.rmssd_ms is None  # the population norm stands for it
