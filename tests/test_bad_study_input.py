@@ -109,3 +109,45 @@ def test_generated_manifests_keep_every_session_inside_out_or_name_the_line(tmp_
     assert len({s.name.lower() for s in sessions}) == len(sessions)
     for s in sessions:
         assert (out / s.name).resolve().parent == out and s.name != "windows"
+
+
+def test_ctrl_c_stops_a_study_on_a_dask_cluster_too(tmp_path, audio):
+    """The same Ctrl-C on `--scheduler tcp://...`: the queued sessions are cancelled on the cluster,
+    the finished ones kept, exit 130 without a traceback."""
+    pytest.importorskip("distributed", reason="the study runs on Dask (analyse extra)")
+    n = 16
+    study = manifest(tmp_path, [f"s{i:02d},,{audio}," for i in range(n)])
+    out = tmp_path / "out"
+    bindir = Path(sys.executable).parent
+    sched = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                              "--scheduler-file", str(tmp_path / "scheduler.json")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "scheduler.json").is_file():
+            assert time.monotonic() < deadline, "no scheduler"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        address = __import__("json").loads((tmp_path / "scheduler.json").read_text())["address"]
+        worker = subprocess.Popen([str(bindir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cmd = [sys.executable, "-m", "affectedge", "analyse", "--study", str(study), "--out", str(out), "--quiet", "--scheduler", address]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while not list(out.glob("*/done.json")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no session finished in 240 s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert time.monotonic() - t0 < 10
+        assert "Traceback" not in stderr and "run the same command again to resume" in stderr
+        assert 1 <= len(list(out.glob("*/done.json"))) < n
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=30)
