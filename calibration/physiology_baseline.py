@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from affectedge.perception.baseline import POPULATION_PHYSIOLOGY, MeanSd, PhysiologyBaseline
+from affectedge.perception.baseline import POPULATION_NORMS, MeanSd, PhysiologyBaseline
 from affectedge.perception.physiology import FEATURES, PhysiologyAnalyser, PhysiologyConfig
 from affectedge.core.types import Event, PhysioSample, Sample
 
@@ -156,7 +156,7 @@ class PhysiologyBaselineRecorder:
                 continue
             v = np.asarray(summary.values)
             sd = float(v.std(ddof=1))
-            floor = config.sd_floor_fraction * getattr(POPULATION_PHYSIOLOGY, f).sd
+            floor = config.sd_floor_fraction * getattr(POPULATION_NORMS[self.analyser.config.population], f).sd
             if sd < floor or sd <= 0.0:
                 sd, summary.sd_floored = max(floor, 1e-6), True
             summary.norm = MeanSd(mean=float(v.mean()), sd=sd)

@@ -489,3 +489,29 @@ def test_event_related_response_on_the_picture_task_is_what_the_docs_report():
     for measure, d in result["disgust_minus_neutral"].items():
         assert d["low"] < 0 < d["high"], measure
     assert result["scr_share_any_second"] == pytest.approx(0.59, abs=0.01)
+
+
+def test_adults_are_read_on_adult_norms_when_the_config_says_so():
+    """Issue 24, first-run defect 4: the population heart-rate norm was a child's (88 +- 12 bpm),
+    so adults at rest read as calm. The same real E4 recording (Stress-Predict S15, 79 bpm at rest,
+    tests/data/stress_predict/) reads as more aroused on adult norms (65.5 +- 7.7 bpm)."""
+    from affectedge.core.types import PhysioSample
+    from affectedge.sources.physio_formats import Malformed, read_e4
+
+    rows = sorted(r for r in read_e4(Path(__file__).resolve().parent / "data" / "stress_predict" / "S15")
+                  if not isinstance(r, Malformed))
+    median_arousal = {}
+    for population in ("child_6_12", "adult"):
+        analyser = PhysiologyAnalyser(PhysiologyConfig(population=population))
+        values, i = [], 0
+        for k in range(1, int(rows[-1][0] / 0.2)):
+            end = k * 0.2
+            while i < len(rows) and rows[i][0] < end:
+                t, kind, value, _ = rows[i]
+                analyser.push(PhysioSample(t, kind, value, "physiology"))
+                i += 1
+            est = analyser.estimate(end - 0.2, end)
+            if est is not None and est.arousal is not None:
+                values.append(est.arousal)
+        median_arousal[population] = float(np.median(values))
+    assert median_arousal["adult"] > median_arousal["child_6_12"] + 0.05, median_arousal

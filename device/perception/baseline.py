@@ -82,14 +82,24 @@ class PersonBaseline(StrictModel):
     face: Optional[FaceBaseline] = Field(None, description="The face model's mean output during the calibration's rest; absent when the calibration saw too few faces or had no camera. Recorded only: the face path does not apply it yet (docs/calibration.md).")
 
 
-# Coarse population norms, used per feature when a person's profile lacks it. Sources and caveats
-# are in docs/physiology.md ("Population defaults"): they describe groups, not this child.
-POPULATION_PHYSIOLOGY = PhysiologyBaseline(
-    hr_bpm=MeanSd(mean=88.0, sd=12.0),  # resting HR, children 6-12 y (Fleming et al. 2011)
-    rmssd_ms=MeanSd(mean=42.0, sd=15.0),  # short-term RMSSD, healthy adults (Nunan et al. 2010)
-    eda_tonic_us=MeanSd(mean=5.0, sd=4.0),  # skin conductance level (Boucsein 2012; wrist reads lower)
-    scr_per_min=MeanSd(mean=2.0, sd=1.5),  # non-specific SCRs at rest, 1-3/min (Dawson et al. 2017)
-)
+# Coarse population norms, used per feature when a person's profile lacks it; one set per age
+# group (perception.physiology.population). Sources and caveats are in docs/physiology.md
+# ("Population defaults"): they describe groups, not this child.
+POPULATION_NORMS: dict[str, PhysiologyBaseline] = {
+    "child_6_12": PhysiologyBaseline(
+        hr_bpm=MeanSd(mean=88.0, sd=12.0),  # resting HR, children 6-12 y (Fleming et al. 2011)
+        rmssd_ms=MeanSd(mean=42.0, sd=15.0),  # short-term RMSSD, healthy adults (Nunan et al. 2010)
+        eda_tonic_us=MeanSd(mean=5.0, sd=4.0),  # skin conductance level (Boucsein 2012; wrist reads lower)
+        scr_per_min=MeanSd(mean=2.0, sd=1.5),  # non-specific SCRs at rest, 1-3/min (Dawson et al. 2017)
+    ),
+    "adult": PhysiologyBaseline(
+        hr_bpm=MeanSd(mean=65.5, sd=7.7),  # daily resting HR of 92,457 adults (Quer et al. 2020)
+        rmssd_ms=MeanSd(mean=42.0, sd=15.0),  # short-term RMSSD, healthy adults (Nunan et al. 2010)
+        eda_tonic_us=MeanSd(mean=5.0, sd=4.0),
+        scr_per_min=MeanSd(mean=2.0, sd=1.5),
+    ),
+}
+POPULATION_PHYSIOLOGY = POPULATION_NORMS["child_6_12"]  # the product's first users: children
 
 
 def load_baseline(path: Path | str) -> PersonBaseline:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
 from ..core.config_base import StrictModel
 from ..core.types import Event, ModalityEstimate, PhysioSample, Sample
-from .baseline import POPULATION_PHYSIOLOGY, MeanSd, PersonBaseline
+from .baseline import POPULATION_NORMS, MeanSd, PersonBaseline
 from .physiology_features import (
     LowPass,
     RollingSums,
@@ -51,6 +51,7 @@ class ArousalWeights(StrictModel):
 class PhysiologyConfig(StrictModel):
     """Heart-rate, HRV and EDA analysis (see docs/physiology.md)."""
 
+    population: Literal["child_6_12", "adult"] = Field("child_6_12", description="Whose population norms stand for a feature the person's baseline profile lacks: children 6-12 (resting HR 88 +- 12 bpm) or adults (65.5 +- 7.7 bpm). An adult read on a child's norms looks calm at rest; see docs/physiology.md.")
     hr_span_s: float = Field(5.0, gt=0, le=120, description="Heart rate is the mean over this trailing span, seconds.")
     rmssd_span_s: float = Field(30.0, ge=10, le=300, description="RMSSD is computed over this trailing span, seconds (30 s is the shortest span usually reported as 'ultra-short-term' HRV).")
     scr_span_s: float = Field(60.0, ge=10, le=600, description="SCRs per minute are counted over this trailing span, seconds.")
@@ -109,7 +110,7 @@ class PhysiologyAnalyser:
     def __init__(self, config: PhysiologyConfig, baseline: Optional[PersonBaseline] = None):
         self.config = config
         self.baseline = baseline
-        self._norms, self._person_norms = self._resolve_norms(baseline)
+        self._norms, self._person_norms = self._resolve_norms(baseline, config.population)
         self._inbox: deque[PhysioSample] = deque()
         self._events: list[Event] = []
         self._rejected: Counter[tuple[str, str, str]] = Counter()
@@ -375,7 +376,7 @@ class PhysiologyAnalyser:
     # ------------------------------------------------------------------ norms
 
     @staticmethod
-    def _resolve_norms(baseline: Optional[PersonBaseline]) -> tuple[dict[str, MeanSd], set[str]]:
+    def _resolve_norms(baseline: Optional[PersonBaseline], population: str = "child_6_12") -> tuple[dict[str, MeanSd], set[str]]:
         norms: dict[str, MeanSd] = {}
         person: set[str] = set()
         for name in FEATURES:
@@ -384,5 +385,5 @@ class PhysiologyAnalyser:
                 norms[name] = own
                 person.add(name)
             else:
-                norms[name] = getattr(POPULATION_PHYSIOLOGY, name)
+                norms[name] = getattr(POPULATION_NORMS[population], name)
         return norms, person
