@@ -2,7 +2,8 @@
 
 Runs, in this one process pinned to one CPU: (1) the sources alone (decode and read, no analysis),
 (2) each modality added in turn up to the whole pipeline (sources, every analyser, fusion, session
-log), for the every-frame face path and for the face stride (tools/bench/face_stride.py) side by side.
+log), for the every-frame face path, the face stride (tools/bench/face_stride.py) and affectedge's own
+trained expression model classified once per 200 ms window (issue 25) side by side.
 Prints each stage as a multiple of real time and as CPU seconds per second of session, the
 live-equivalent cost (whole pipeline minus decoding, since a camera delivers decoded frames), the
 stride's speed-up and its fidelity against the every-frame path on the demo's clips, and the peak RSS.
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from affectedge.service.assembly import build_pipeline, build_sources
     from affectedge.offline.demo_session import default_session_dir, load_session
 
-    from .face_stride import EVERY_FRAME, STRIDE, face_windows, fidelity, video_frames_at
+    from .face_stride import EVERY_FRAME, STRIDE, TRAINED_EVERY_FRAME, TRAINED_PER_WINDOW, face_windows, fidelity, video_frames_at
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--session", type=Path, default=None)
@@ -81,17 +82,17 @@ def main(argv: list[str] | None = None) -> int:
                   ("+ face (the whole pipeline)", ("physiology", "microphone", "camera"))]
         decode = min(sources_only() for _ in range(args.repeat))
         results = {}
-        for label, face in (("every frame", EVERY_FRAME), ("stride", STRIDE)):
+        for label, face in (("every frame", EVERY_FRAME), ("stride", STRIDE), ("trained, per window", TRAINED_PER_WINDOW)):
             results[label] = [min(pipeline(*mods, face=face) for _ in range(args.repeat)) for _, mods in stages]
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"demo session: {session.root} ({session.duration_s:.1f} s), {pinned}, best of {args.repeat}")
-    print(f"face settings: every frame {EVERY_FRAME}; stride {STRIDE}")
-    print(f"{'stage':<30} {'every frame':>24} {'stride':>24}   (x real time, CPU s per s of session)")
+    print(f"face settings: every frame {EVERY_FRAME}; stride {STRIDE}; trained, per window {TRAINED_PER_WINDOW}")
+    print(f"{'stage':<30} " + " ".join(f"{label:>24}" for label in results) + "   (x real time, CPU s per s of session)")
     print(f"{'sources only (decode, read)':<30} {decode[2] / decode[0]:>10.1f}x {decode[1] / decode[2]:>11.4f} s/s")
     for i, (name, _) in enumerate(stages):
         cells = [f"{r[i][2] / r[i][0]:>10.1f}x {r[i][1] / r[i][2]:>11.4f} s/s" for r in results.values()]
-        print(f"{name:<30} {cells[0]:>24} {cells[1]:>24}")
+        print(f"{name:<30} " + " ".join(f"{c:>24}" for c in cells))
     for label, r in results.items():
         wall, cpu, span = r[-1]
         live = (cpu - decode[1]) / span
@@ -100,10 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     ev, st = results["every frame"][-1], results["stride"][-1]
     print(f"stride speed-up, whole pipeline: {ev[1] / st[1]:.2f}x CPU; face alone (minus physiology and voice): "
           f"{(ev[1] - results['every frame'][1][1]) / max(st[1] - results['stride'][1][1], 1e-9):.2f}x CPU")
+    tr, ev_face = results["trained, per window"], ev[1] - results["every frame"][1][1]
+    print(f"face alone, CPU per second of session: every frame (today's default) {ev_face / ev[2]:.4f} s/s, "
+          f"trained per window {(tr[-1][1] - tr[1][1]) / tr[-1][2]:.4f} s/s "
+          f"({(tr[-1][1] - tr[1][1]) / max(ev_face, 1e-9):.2f}x today's)")
     for path in dict.fromkeys(clip.path for clip in session.camera_clips):  # each clip once
         frames = list(video_frames_at(path))
         f = fidelity(face_windows(frames, EVERY_FRAME), face_windows(frames, STRIDE))
         print(f"fidelity on {path.name}: {f.line()} -> {'within' if f.within_bound() else 'OUTSIDE'} the bound")
+        g = fidelity(face_windows(frames, TRAINED_EVERY_FRAME), face_windows(frames, TRAINED_PER_WINDOW))
+        print(f"  trained model, once per window vs every frame: {g.line()}")
     print(f"peak RSS of this benchmark process: {peak_mb:.0f} MB (the live service's: tools/bench/soak.py)")
     return 0
 

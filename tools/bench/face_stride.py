@@ -22,6 +22,11 @@ import numpy as np
 EVERY_FRAME = {"detect_every": 1, "expression_frames": 0}
 STRIDE = {"detect_every": 3, "expression_frames": 0, "track_max_change": 4.0}
 
+# affectedge's own expression model (issue 25), on ONNX Runtime beside the LiteRT detector: on every
+# face frame, and once per 200 ms window on the window's best-quality face frame.
+TRAINED_EVERY_FRAME = {"expression_model": "affectedge_fer_vgg", "expression_backend": "onnx", "expression_frames": 0}
+TRAINED_PER_WINDOW = {"expression_model": "affectedge_fer_vgg", "expression_backend": "onnx", "expression_frames": 1}
+
 # The issue's bound (issue 14): what "loses nothing" means here.
 MIN_TOP_AGREEMENT = 0.98
 MAX_P99_DIFF = 0.05

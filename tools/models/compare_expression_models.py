@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 LABELS = REPO / "tools" / "data" / "labels" / "demo-session-emotions.csv"
 DEFAULT = "fer_mini_xception"
-MODELS = (DEFAULT, "human_emotion", "faceapi_expression")
+MODELS = (DEFAULT, "human_emotion", "faceapi_expression", "affectedge_fer_vgg")
 
 
 def replay_face(model: str, session, out: Path, backend: str = "onnx", temperature: float | None = None) -> Path:
