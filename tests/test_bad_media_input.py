@@ -142,3 +142,36 @@ def test_generated_wav_files_read_into_range_or_are_refused_naming_the_file(spee
         return
     assert np.isfinite(y).all() and (y.size == 0 or np.max(np.abs(y)) <= 1.0)
     assert r >= 1
+
+
+@settings(max_examples=25, deadline=20_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_broken_videos_replay_or_are_refused_naming_the_file(demo_session, tmp_path_factory, data):
+    """Video containers cut and corrupted at generated places (the demo's real clips): the replay
+    source yields frames and says when fewer were decoded than declared, or refuses naming the file;
+    never a traceback or a hang."""
+    from affectedge.core.types import Event, VideoFrame
+    from affectedge.sources.replay_video import ReplayVideoConfig, ReplayVideoSource
+
+    clip = demo_session.root / "video" / data.draw(st.sampled_from(["single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4"]))
+    raw = bytearray(clip.read_bytes())
+    cut = data.draw(st.integers(0, len(raw)))
+    raw = raw[:cut]
+    for _ in range(data.draw(st.integers(0, 3))):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("video") / clip.name
+    path.write_bytes(bytes(raw))
+    source = ReplayVideoSource(ReplayVideoConfig(backend="replay_video", clips=[{"path": str(path)}], max_fps=15.0))
+    source.open()
+    try:
+        items = list(source.samples())
+    except SourceError as exc:
+        assert str(exc).startswith(str(path)), exc
+        return
+    frames = [i for i in items if isinstance(i, VideoFrame)]
+    ended = [i for i in items if isinstance(i, Event) and i.kind == "recording_ended"]
+    assert len(ended) == 1 and ended[0].detail["frames"] >= len(frames)  # it ended, and said how many frames it grabbed
+    truncated = [i for i in items if isinstance(i, Event) and i.kind == "recording_truncated"]
+    for e in truncated:
+        assert e.detail["frames_decoded"] < e.detail["frames_expected"]

@@ -116,7 +116,9 @@ def _decode(path, fmt: tuple[int, int, int, int], raw: bytes) -> tuple[np.ndarra
         raise SourceError(f"{path}: {kind} with {bits}-bit samples is not supported "
                           "(integer PCM 8/16/24/32-bit and IEEE float 32/64-bit are)")
     frame = width * channels
-    x = decode(raw[:len(raw) - len(raw) % frame])
+    # A 64-bit float past float32's range becomes inf here; _checked counts and silences it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = decode(raw[:len(raw) - len(raw) % frame])
     if channels > 1:
         x = x.reshape(-1, channels).mean(axis=1)
     return x, rate
