@@ -67,22 +67,28 @@ def test_a_missing_file_fails_its_session_alone(tmp_path, audio, capsys):
     assert (tmp_path / "out" / "windows").is_dir()
 
 
-def test_ctrl_c_stops_a_study_in_seconds_keeps_what_finished_and_says_how_to_resume(tmp_path, audio):
-    n = 16
-    study = manifest(tmp_path, [f"s{i:02d},,{audio}," for i in range(n)])
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "affectedge", "analyse", "--study", str(study), "--out", str(out), "--quiet", "--workers", "2"]
+def interrupt_after_the_first_session(cmd: list[str], out: Path) -> tuple[int, str, float]:
+    """Run ``cmd``; once a session has finished, send Ctrl-C as a terminal does (to the whole
+    process group). Returns (exit code, stderr, seconds it took to stop)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 240
     while not list(out.glob("*/done.json")):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no session finished in 240 s"
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    os.killpg(proc.pid, signal.SIGINT)
     t0 = time.monotonic()
-    stdout, stderr = proc.communicate(timeout=60)
-    stopped_in = time.monotonic() - t0
-    assert proc.returncode == 130, stderr
+    _, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stderr, time.monotonic() - t0
+
+
+def test_ctrl_c_stops_a_study_in_seconds_keeps_what_finished_and_says_how_to_resume(tmp_path, audio):
+    n = 16
+    study = manifest(tmp_path, [f"s{i:02d},,{audio}," for i in range(n)])
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "affectedge", "analyse", "--study", str(study), "--out", str(out), "--quiet", "--workers", "2"]
+    rc, stderr, stopped_in = interrupt_after_the_first_session(cmd, out)
+    assert rc == 130, stderr
     assert stopped_in < 10, f"took {stopped_in:.1f} s to stop"
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert "run the same command again to resume" in stderr
@@ -133,17 +139,9 @@ def test_ctrl_c_stops_a_study_on_a_dask_cluster_too(tmp_path, audio):
         worker = subprocess.Popen([str(bindir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         cmd = [sys.executable, "-m", "affectedge", "analyse", "--study", str(study), "--out", str(out), "--quiet", "--scheduler", address]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        deadline = time.monotonic() + 240
-        while not list(out.glob("*/done.json")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no session finished in 240 s"
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGINT)
-        t0 = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 130, stderr
-        assert time.monotonic() - t0 < 10
+        rc, stderr, stopped_in = interrupt_after_the_first_session(cmd, out)
+        assert rc == 130, stderr
+        assert stopped_in < 10
         assert "Traceback" not in stderr and "run the same command again to resume" in stderr
         assert 1 <= len(list(out.glob("*/done.json"))) < n
     finally:
