@@ -1,7 +1,7 @@
 """Export a trained face model (``train_face_model --export``): ONNX FP32, INT8 QDQ, figures, manifest.
 
 Every choice is made on the carve of ``train/`` (temperature, flip averaging); ``validation/``
-(PublicTest) is read once, at the end, to report; ``test/`` (PrivateTest) is never read.
+(PublicTest) is read once, at the end, to report; ``test/`` (PrivateTest) is held out, never read.
 """
 
 from __future__ import annotations

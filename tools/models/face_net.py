@@ -1,7 +1,7 @@
 """The face model's net and its data: FER2013's image folders, the carve of train/, the VGG-style net.
 
 Shared by the trainer (``train_face_model``) and the exporter (``face_model_export``), which import
-this module and never each other's internals. ``test/`` (PrivateTest) is refused here, where every
+this module and never each other's internals. ``test/`` (PrivateTest, held out) is refused here, where every
 image is read.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 # FER2013's folder names, in the label order of every expression model in models/manifest.yaml.
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SIZE = 48
-HELD_OUT = "test"  # PrivateTest: never read (issue 25)
+HELD_OUT = "test"  # PrivateTest: held out, never read (issue 25)
 SEED = 20261206
 CARVE_FRACTION = 0.10
 

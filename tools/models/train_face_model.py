@@ -4,7 +4,7 @@
     python -m affectedge_tools.models.train_face_model FER_DIR --out DIR --export
 
 FER_DIR is a Kaggle-style image folder: ``train/`` (28,709 ``Training_*.jpg``), ``validation/``
-(3,589 ``PublicTest_*``) and ``test/`` (``PrivateTest_*``), each with the seven class folders.
+(3,589 ``PublicTest_*``) and ``test/`` (``PrivateTest_*``, held out), each with the seven class folders.
 The rules of the split are code, not care:
 
 * every choice (epochs, augmentation, the checkpoint kept, the temperature) is made on a
