@@ -124,7 +124,9 @@ def stored_labels(data, where: Path):
                     for r in data.labels), key=lambda s: s.start)
     if not spans:
         raise LabelError(f"{where}: no labels in this log: give --labels FILE, or add them with `affectedge label`")
-    kinds = {"zone" if s.label in ("blue", "green", "yellow", "red") else "emotion" for s in spans if s.label}
+    from ..core.types import ZONES
+
+    kinds = {"zone" if s.label in ZONES else "emotion" for s in spans if s.label}
     if len(kinds) > 1:
         raise LabelError(f"{where}: the log's labels mix zones and emotions; evaluate with --labels FILE of one kind")
     return SessionLabels(where, kinds.pop() if kinds else "emotion", spans)
