@@ -1,0 +1,1 @@
+"""Benchmarks and the soak: each prints ratios measured side by side in one run."""
