@@ -25,7 +25,6 @@ def google():
 
 @pytest.fixture(scope="module")
 def model():
-    pytest.importorskip("ai_edge_litert", reason="LiteRT (litert extra) runs the shipped tflite file")
     return AudioEventModel("litert")
 
 

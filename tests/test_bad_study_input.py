@@ -120,7 +120,6 @@ def test_generated_manifests_keep_every_session_inside_out_or_name_the_line(tmp_
 def test_ctrl_c_stops_a_study_on_a_dask_cluster_too(tmp_path, audio):
     """The same Ctrl-C on `--scheduler tcp://...`: the queued sessions are cancelled on the cluster,
     the finished ones kept, exit 130 without a traceback."""
-    pytest.importorskip("distributed", reason="the study runs on Dask (analyse extra)")
     n = 16
     study = manifest(tmp_path, [f"s{i:02d},,{audio}," for i in range(n)])
     out = tmp_path / "out"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 
 import numpy as np
+import onnxruntime as ort  # the model ships as ONNX: required, never skipped
 import pytest
 
 from affectedge.inference.manifest import bundled_manifest_path
 from affectedge.perception.face import FaceConfig, load_face_path
 
-ort = pytest.importorskip("onnxruntime", reason="the model ships as ONNX (onnx extra)")
 KEY = "affectedge_fer_vgg"
 
 
