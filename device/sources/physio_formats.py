@@ -71,56 +71,50 @@ MAX_JUMP_S = 7 * 86400.0
 
 
 def read_affectedge_csv(path: Path) -> Iterator[Union[Row, Malformed]]:
-    try:
-        f = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's byte-order mark is fine
-        # No quoting in this format: a stray '"' is a bad character in one row, never a quoted
-        # field that swallows every row after it.
-        header = next(csv.reader(f, quoting=csv.QUOTE_NONE), None)
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}:1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    with f:
-        reader = csv.reader(f, quoting=csv.QUOTE_NONE)
-        if header is None or [h.strip() for h in header] != ["t", "kind", "value"]:
-            raise SourceError(f"{path}:1: expected the header t,kind,value, got {header}")
-        last_t = -math.inf
-        base = None
-        for lineno, row in _lines(reader, path, start=2):
+    # One decoding path for every text format (_text_lines: a byte-order mark dropped, bad bytes
+    # named by line). No quoting in this format: a stray '"' is a bad character in one row, never a
+    # quoted field that swallows every row after it.
+    reader = csv.reader(_text_lines(path), quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != ["t", "kind", "value"]:
+        raise SourceError(f"{path}:1: expected the header t,kind,value, got {header}")
+    last_t = -math.inf
+    base = None
+    for lineno, row in _lines(reader, path, start=2):
+        column = "t"
+        try:
+            if len(row) > 3:
+                raise ValueError(f"{len(row)} columns, the format has 3 (t,kind,value)")
+            t = _finite(row[0])
+            if base is None:
+                base = t if t >= EPOCH_S else 0.0
+            t -= base
+            if last_t > -math.inf and t - last_t > MAX_JUMP_S:
+                raise ValueError(f"t jumps {t - last_t:.0f} s past the previous row (more than {MAX_JUMP_S:.0f} s): a stray row?")
+            column = "kind"
+            kind = row[1].strip()
+            if kind not in KINDS:
+                raise ValueError(f"unknown kind {kind!r}")
+            column = "value"
+            value = _finite(row[2])
             column = "t"
-            try:
-                if len(row) > 3:
-                    raise ValueError(f"{len(row)} columns, the format has 3 (t,kind,value)")
-                t = _finite(row[0])
-                if base is None:
-                    base = t if t >= EPOCH_S else 0.0
-                t -= base
-                if last_t > -math.inf and t - last_t > MAX_JUMP_S:
-                    raise ValueError(f"t jumps {t - last_t:.0f} s past the previous row (more than {MAX_JUMP_S:.0f} s): a stray row?")
-                column = "kind"
-                kind = row[1].strip()
-                if kind not in KINDS:
-                    raise ValueError(f"unknown kind {kind!r}")
-                column = "value"
-                value = _finite(row[2])
-                column = "t"
-                if t < last_t:
-                    raise ValueError(f"t={t} goes back in time (previous {last_t})")
-            except (ValueError, IndexError) as exc:
-                yield Malformed(lineno, column, str(exc) if not isinstance(exc, IndexError) else "missing column")
-                continue
-            last_t = t
-            yield t, kind, value, lineno
+            if t < last_t:
+                raise ValueError(f"t={t} goes back in time (previous {last_t})")
+        except (ValueError, IndexError) as exc:
+            yield Malformed(lineno, column, str(exc) if not isinstance(exc, IndexError) else "missing column")
+            continue
+        last_t = t
+        yield t, kind, value, lineno
 
 
 def _lines(reader, path: Path, start: int):
-    """(line number, row) of a csv reader, a decoding error named with its line."""
+    """(line number, row) of a csv reader, a malformed row named with its line."""
     lineno = start
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
             raise SourceError(f"{path}:{lineno}: {exc}") from None
         yield lineno, row
