@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
+from .text import NotTextError, decode_utf8
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -85,15 +86,6 @@ class _Walk:
                 self.walk(item, prefix + (i,), depth + 1)
 
 
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
-                         "(a config is a UTF-8 YAML file)") from None
-
-
 def load_located_yaml(path: Path) -> LocatedYaml:
     """Parse ``path``; any problem becomes a ValueError whose text is ``FILE:LINE: message``: a syntax
     error, a file that is not UTF-8 text, larger than MAX_BYTES, nested deeper than MAX_DEPTH, a
@@ -102,7 +94,9 @@ def load_located_yaml(path: Path) -> LocatedYaml:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ValueError(f"{path}:1: {size} bytes; a config file is at most {MAX_BYTES} bytes")
-        text = _decode(path, path.read_bytes())
+        text = decode_utf8(path, path.read_bytes())
+    except NotTextError as exc:
+        raise ValueError(f"{exc} (a config is a UTF-8 YAML file)") from None
     except OSError as exc:
         raise ValueError(f"{path}:1: cannot read: {exc.strerror or exc}") from None
     try:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 from ..core.errors import SourceError
+from ..core.text import NotTextError, decode_utf8
 
 KINDS = ("hr", "rr", "eda", "contact")
 
@@ -45,14 +46,11 @@ Reader = Callable[[Path], Iterator[Union[Row, Malformed]]]
 
 
 def _text_lines(path: Path) -> list[str]:
-    """The file's lines (a byte-order mark dropped); bytes that are not UTF-8 are a SourceError
-    naming the line."""
-    raw = path.read_bytes()
+    """The file's lines; bytes that are not UTF-8 are a SourceError naming the line and byte."""
     try:
-        return raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SourceError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+        return decode_utf8(path, path.read_bytes()).splitlines()
+    except NotTextError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _finite(text: str) -> float:
