@@ -38,6 +38,7 @@ def window_record(w: FusedWindow) -> dict[str, Any]:
         "modalities": {m: {"quality": _r(c.quality), "weight": _r(c.weight)} for m, c in sorted(w.modalities.items())},
         "faces_in_view": w.faces_in_view,
         "zone_withheld": w.zone_withheld,
+        "vocal_events": {k: _r(v) for k, v in sorted(w.vocal_events.items())},
     }
 
 
@@ -52,6 +53,7 @@ def estimate_record(e: ModalityEstimate) -> dict[str, Any]:
         "arousal": _r(e.arousal),
         "basis": e.basis,
         "features": {k: _r(v) for k, v in sorted(e.features.items())},
+        "events": {k: _r(v) for k, v in sorted(e.events.items())},
     }
 
 

@@ -97,6 +97,8 @@ class ModalityEstimate:
     A field the modality cannot estimate is ``None``: it never fills in a guess. ``basis`` says
     what the estimate is relative to ("person:<pseudonym>" baseline or "population" defaults).
     ``features`` are the numbers behind the estimate (kept on the device, never published).
+    ``events`` are the vocal events heard in the window (distress, laughter, shouting) with their
+    peak scores; only the voice gives them.
     """
 
     modality: str
@@ -108,6 +110,7 @@ class ModalityEstimate:
     arousal: Optional[float] = None
     basis: Optional[str] = None
     features: Mapping[str, float] = field(default_factory=dict)
+    events: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -117,6 +120,8 @@ class ModalityEstimate:
         _check_unit("quality", self.quality, 0.0, 1.0)
         _check_unit("valence", self.valence, -1.0, 1.0)
         _check_unit("arousal", self.arousal, -1.0, 1.0)
+        for name, score in self.events.items():
+            _check_unit(f"event {name}", score, 0.0, 1.0)
         if self.probabilities is not None:
             p = self.probabilities
             if len(p) != len(LABELS):
@@ -140,7 +145,8 @@ class FusedWindow:
     ``status`` is "ok" or "no_data"; a no-data window carries no probabilities, valence, arousal or
     zone (it is not "neutral"). ``zone`` may also be None with data present when no modality
     estimated arousal, since the zones are defined on arousal. ``faces_in_view`` > 1 says that
-    several people were in view, so the face read may not be the subject's.
+    several people were in view, so the face read may not be the subject's. ``vocal_events`` are the
+    events heard in the window (a distress event keeps the zone out of green).
     """
 
     seq: int
@@ -155,6 +161,7 @@ class FusedWindow:
     modalities: Mapping[str, ModalityContribution]
     faces_in_view: Optional[int] = None  # most faces in one frame of the window; None without a face estimate
     zone_withheld: Optional[str] = None  # why zone is None: "no_data", "no_arousal" or "low_confidence"
+    vocal_events: Mapping[str, float] = field(default_factory=dict)  # event -> peak score heard in the window
 
     def top_label(self) -> Optional[tuple[str, float]]:
         if self.probabilities is None:

@@ -97,18 +97,19 @@ def fuse_window(seq: int, start: float, end: float, estimates: Sequence[Modality
     arousal = _clip(out["arousal"])
     status = "ok" if contributions else "no_data"
     confidence = min(1.0, confidence)
-    zone, withheld = _zone(status, valence, arousal, confidence, zones)
+    heard = _vocal_events(by_modality.values())
+    zone, withheld = _zone(status, valence, arousal, confidence, zones, heard)
     fused = FusedWindow(
         seq=seq, start=start, end=end, status=status,
         probabilities=probs, valence=valence, arousal=arousal,
         zone=zone, confidence=confidence, modalities=contributions,
-        faces_in_view=_faces_in_view(estimates), zone_withheld=withheld,
+        faces_in_view=_faces_in_view(estimates), zone_withheld=withheld, vocal_events=heard,
     )
     return fused, FusionState(new_state)
 
 
 def _zone(status: str, valence: Optional[float], arousal: Optional[float], confidence: float,
-          zones: ZoneConfig) -> tuple[Optional[str], Optional[str]]:
+          zones: ZoneConfig, heard: Mapping[str, float]) -> tuple[Optional[str], Optional[str]]:
     """The zone, or None and why: no data, no arousal estimate, or too little confidence."""
     if status != "ok":
         return None, "no_data"
@@ -116,7 +117,16 @@ def _zone(status: str, valence: Optional[float], arousal: Optional[float], confi
         return None, "no_arousal"
     if confidence < zones.min_confidence:
         return None, "low_confidence"
-    return zone_for(valence, arousal, zones), None
+    return zone_for(valence, arousal, zones, distress="distress" in heard), None
+
+
+def _vocal_events(estimates) -> dict[str, float]:
+    """Events heard by the fused modalities, with their peak scores."""
+    out: dict[str, float] = {}
+    for e in estimates:
+        for name, score in e.events.items():
+            out[name] = max(out.get(name, 0.0), score)
+    return dict(sorted(out.items()))
 
 
 def _faces_in_view(estimates: Sequence[ModalityEstimate]) -> Optional[int]:

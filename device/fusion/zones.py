@@ -16,8 +16,16 @@ from typing import Optional
 from .config import ZoneConfig
 
 
-def zone_for(valence: Optional[float], arousal: Optional[float], cfg: ZoneConfig) -> Optional[str]:
-    """The zone for one fused estimate, or None when arousal is unknown."""
+def zone_for(valence: Optional[float], arousal: Optional[float], cfg: ZoneConfig, distress: bool = False) -> Optional[str]:
+    """The zone for one fused estimate, or None when arousal is unknown. ``distress``: a distress
+    event (crying, screaming) was heard in the window; such a window is never green (a smiling
+    face over a crying voice is not a regulated child): green becomes yellow, the curriculum's
+    zone for distressed."""
+    zone = _zone(valence, arousal, cfg)
+    return "yellow" if distress and zone == "green" else zone
+
+
+def _zone(valence: Optional[float], arousal: Optional[float], cfg: ZoneConfig) -> Optional[str]:
     if arousal is None:
         return None
     if arousal >= cfg.red_min_arousal and (valence is None or valence <= cfg.red_max_valence):

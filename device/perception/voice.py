@@ -10,6 +10,10 @@ Arousal (docs/voice.md): ``tanh(0.5 * (0.35 z_f0 + 0.35 z_loudness + 0.15 z_f0_v
 so a higher, louder, livelier or faster voice raises it. Valence is left absent: prosody alone
 does not tell a happy shout from an angry one, and no speech-emotion model ships (see speech_model.py).
 
+Vocal events (vocal_events.py: distress, laughter, shouting, heard by YAMNet on all audio above the
+noise floor) enter the estimate while they last: each gives its configured valence and arousal
+with its score as quality, so a crying child gets an estimate even when the VAD hears no speech.
+
 Privacy: raw audio lives only in a buffer of the samples not yet analysed (one window plus one
 analysis frame, about 0.3 s; never more than about 0.6 s); what is kept for the context span are
 per-frame numbers, and what leaves the analyser are the per-window estimate and the features
@@ -29,6 +33,7 @@ from ..sources.replay_wav import resample
 from ..core.types import AudioChunk, Event, ModalityEstimate, Sample
 from .prosody import EMPTY_FRAMES, FRAME, HOP, SAMPLE_RATE, FrameFeatures, frame_features, n_frames, summarise
 from .vad import ChunkDecision, SpeechSegment, SpeechSegmenter, VoiceActivityDetector, load_vad
+from .vocal_events import VocalEventsConfig
 
 # Population defaults, used when no person baseline has a voice section. They are deliberately
 # wide (adult men to children), so without calibration the voice moves arousal only a little,
@@ -59,6 +64,7 @@ class VoiceConfig(StrictModel):
     min_speech_fraction: float = Field(0.5, gt=0, le=1, description="A window gets a voice estimate only when at least this fraction of it is confirmed speech.")
     full_quality_speech_s: float = Field(1.5, gt=0, le=10, description="Speech in the context span needed for full quality; less scales quality down.")
     population_quality: float = Field(0.5, ge=0, le=1, description="Quality factor for estimates against population defaults (no voice baseline in the profile).")
+    events: VocalEventsConfig = Field(default_factory=VocalEventsConfig, description="Vocal events heard with YAMNet on all audio above the noise floor, speech or not: distress (crying, screaming), laughter, shouting (docs/voice.md).")
     model: Optional[ConfigPath] = Field(None, description="Speech-emotion model manifest (written by tools/models/train_voice_model.py). None ships: without one the voice gives arousal only.")
     allow_synthetic_model: bool = Field(False, description="Load a model whose manifest says it was trained on synthetic speech. For toolchain tests only: such a model is not an emotion recogniser.")
     log_features: list[str] = Field(
@@ -91,7 +97,8 @@ def arousal_from(z: dict[str, float]) -> Optional[float]:
 class VoiceAnalyser:
     modality = "voice"
 
-    def __init__(self, config: VoiceConfig, baseline=None, vad: Optional[VoiceActivityDetector] = None, source: str = "microphone"):
+    def __init__(self, config: VoiceConfig, baseline=None, vad: Optional[VoiceActivityDetector] = None, source: str = "microphone",
+                 events=None):
         self.config = config
         self.source = source
         self.vad = vad if vad is not None else load_vad(config.vad, config.webrtc_aggressiveness)
@@ -116,6 +123,13 @@ class VoiceAnalyser:
                     "emotion recogniser, and is refused (perception.voice.allow_synthetic_model is for tests only)"
                 )
             self.model = SpeechEmotionModel(manifest)
+        # ``events``: a VocalEventDetector to use (tests share one model); otherwise one is built
+        # when the config enables it.
+        if events is None and config.events.enabled:
+            from .vocal_events import VocalEventDetector
+
+            events = VocalEventDetector(config.events, source=source)
+        self.vocal = events
         self._events: list[Event] = []
         self._announced = False
         self._reset_stream(None)
@@ -137,7 +151,8 @@ class VoiceAnalyser:
         """One line for logs and the demo: what the voice path estimates and from what."""
         basis = self.basis if self.basis != "population" else "population defaults (no voice baseline)"
         what = self.model.describe() if self.model else "no speech-emotion model: arousal from prosody only, no emotion labels, no valence"
-        return f"voice: {self.config.vad} VAD; {what}; relative to {basis}"
+        heard = f"; {self.vocal.describe()}" if self.vocal is not None else "; no vocal-event detection"
+        return f"voice: {self.config.vad} VAD; {what}; relative to {basis}{heard}"
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, AudioChunk) and sample.source == self.source
@@ -156,6 +171,8 @@ class VoiceAnalyser:
             self._buf, self._buf_t0, self._vad_pos, self._frame_pos = np.zeros(0, np.float32), sample.t, 0, 0
             self._events.append(Event(sample.t, "audio_gap", self.source, {"gap_s": round(sample.t - expected, 3)}))
         self._buf = np.concatenate([self._buf, x])
+        if self.vocal is not None:
+            self.vocal.push(x, sample.t)
         self._run_vad()
         if n_frames(len(self._buf) - self._frame_pos) >= 32:
             # Frames are computed in batches at window close; this bounds the buffer (~0.5 s)
@@ -252,13 +269,16 @@ class VoiceAnalyser:
         self._noise_db.extend(frames.loudness_db[quiet].tolist())
         self._noise_until = max(self._noise_until, settled)
 
+        heard = self.vocal.window(start, end) if self.vocal is not None else {}
+        if not self._announced and (heard or self._overlap(segs, start, end) >= cfg.min_speech_fraction * (end - start)):
+            self._announced = True
+            self._events.append(Event(start, "voice_mode", "voice", {"description": self.describe()}))
         speech_in_window = self._overlap(segs, start, end)
         if speech_in_window < cfg.min_speech_fraction * (end - start):
             self._forget_before(ctx_start)
-            return None  # silence or unconfirmed sound: no voice estimate, not "calm"
-        if not self._announced:
-            self._announced = True
-            self._events.append(Event(start, "voice_mode", "voice", {"description": self.describe()}))
+            # Silence or unconfirmed sound gives no voice estimate (not "calm"), unless an event
+            # was heard: crying is often not speech to the VAD.
+            return self._with_events(None, heard, start, end)
 
         sel = frames.select(in_ctx & speech_mask)
         speech_s = self._overlap(segs, ctx_start, end)
@@ -293,11 +313,35 @@ class VoiceAnalyser:
         features = {**summary, **z, "speech_s": speech_s, "snr_db": snr, "vad_probability": vad_p}
         kept = {k: float(features[k]) for k in cfg.log_features if np.isfinite(features.get(k, np.nan))}
         self._forget_before(ctx_start)
-        return ModalityEstimate(
+        est = ModalityEstimate(
             modality="voice", start=start, end=end, quality=float(np.clip(quality, 0.0, 1.0)),
             probabilities=probabilities, valence=None, arousal=arousal, basis=self.basis, features=kept,
+        )
+        return self._with_events(est, heard, start, end)
+
+    def _with_events(self, est: Optional[ModalityEstimate], heard: dict[str, float], start: float, end: float) -> Optional[ModalityEstimate]:
+        """The estimate with the window's vocal events: each gives its valence and arousal with its
+        score as quality; prosody's arousal is kept where it is higher (docs/voice.md)."""
+        if not heard:
+            return est
+        groups = self.vocal.groups
+        valences = [(score, groups[g].valence) for g, score in heard.items() if groups[g].valence is not None]
+        valence = sum(s * v for s, v in valences) / sum(s for s, _ in valences) if valences else None
+        arousal = max(groups[g].arousal for g in heard)
+        quality = max(heard.values())
+        features = {}
+        if est is not None:
+            arousal = arousal if est.arousal is None else max(arousal, est.arousal)
+            quality = max(quality, est.quality)
+            features = dict(est.features)
+        return ModalityEstimate(
+            modality="voice", start=start, end=end, quality=float(min(1.0, quality)),
+            probabilities=None if est is None else est.probabilities, valence=valence, arousal=arousal,
+            basis=self.basis, features=features, events={g: float(s) for g, s in sorted(heard.items())},
         )
 
     def take_events(self) -> list[Event]:
         out, self._events = self._events, []
+        if self.vocal is not None:
+            out += self.vocal.take_events()
         return out

@@ -136,8 +136,11 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_images, evaluate_log, format_text, reliability_figure
     from .labels import read_image_labels, read_session_labels
 
+    if args.events is not None:
+        return _evaluate_events(args)
     if (args.log is None) == (args.images is None):
-        print("affectedge evaluate: give a session LOG with --labels FILE, or --images FILE (image,label) or FOLDER (class folders)", file=sys.stderr)
+        print("affectedge evaluate: give a session LOG with --labels FILE, or --images FILE (image,label) or FOLDER (class folders), "
+              "or --events FILE (file,label audio clips)", file=sys.stderr)
         return 2
     if args.log is not None and (args.faces_cropped or args.model or args.backend):
         print("affectedge evaluate: --faces-cropped, --model and --backend go with --images", file=sys.stderr)
@@ -163,6 +166,34 @@ def cmd_evaluate(args) -> int:
         fig = reliability_figure(ev)
         fig.savefig(args.out / "reliability.png", dpi=110)
         print(f"wrote {args.out / 'evaluation.json'}\n      {args.out / 'reliability.png'}")
+    return 0
+
+
+def _evaluate_events(args) -> int:
+    from ..config.app import load_config
+    from ..perception.audio_events import AudioEventModel
+    from ..perception.voice import VoiceConfig
+    from ..perception.vocal_events import VocalEventDetector
+    from .evaluate_events import evaluate_events, format_events_text
+    from .labels import read_clip_labels
+
+    if args.log is not None or args.images is not None or args.labels is not None:
+        print("affectedge evaluate: --events scores audio clips on its own; leave out LOG, --labels and --images", file=sys.stderr)
+        return 2
+    clips = read_clip_labels(args.events)
+    events = (load_config(args.config).perception.voice if args.config else VoiceConfig()).events
+    model = AudioEventModel(threads=events.threads)
+
+    def progress(done: int, total: int) -> None:
+        if done % 200 == 0 or done == total:
+            print(f"  {done}/{total} clips", file=sys.stderr)
+
+    ev = evaluate_events(clips, lambda: VocalEventDetector(events, model=model, keep_scores=True), str(args.events), progress)
+    print(format_events_text(ev))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "events-evaluation.json").write_text(ev.to_json() + "\n", encoding="utf-8")
+        print(f"wrote {args.out / 'events-evaluation.json'}")
     return 0
 
 
@@ -230,7 +261,9 @@ def add_parsers(sub) -> None:
                                                                  "(BlazeFace finds no face in a 48x48 FER2013 crop)")
     v.add_argument("--model", default=None, metavar="KEY", help="with --images: the expression model's manifest key (default: the config's)")
     v.add_argument("--backend", choices=("litert", "onnx"), default=None, help="with --images: the inference runtime")
-    v.add_argument("--config", type=Path, default=None, help="with --images: a service config whose perception.face to use")
+    v.add_argument("--events", type=Path, default=None, help="CSV of file,label[,group] audio clips (label distress, laughter, shouting, speech "
+                                                               "or other): score the vocal-event detector (ROC AUC, precision/recall, false alarms per hour of speech)")
+    v.add_argument("--config", type=Path, default=None, help="with --images or --events: a service config whose perception.face or perception.voice.events to use")
     v.add_argument("--key", type=Path, default=None, help="key file of an encrypted log")
     v.add_argument("--out", type=Path, default=None, help="also write evaluation.json and reliability.png here")
     v.set_defaults(func=cmd_evaluate)

@@ -182,7 +182,7 @@ def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig 
                 else:
                     valence, arousal = e.get("valence"), e.get("arousal")
                     if labels.kind == "zone":
-                        answer, c = zone_for(valence, arousal, zones), e.get("quality")
+                        answer, c = zone_for(valence, arousal, zones, distress="distress" in (e.get("events") or {})), e.get("quality")
                     else:
                         answer, c = _top(e.get("probabilities"))
             va_t.append(span.valence)

@@ -204,3 +204,48 @@ def read_image_labels(path: Path) -> list[ImageLabel]:
             raise LabelError(f"{path}:{n}: column 'image': {image} not found")
         out.append(ImageLabel(image, label, n))
     return out
+
+
+# ------------------------------------------------------------------------------- audio clips
+
+# What a labelled clip can be: one of the vocal-event groups, ordinary speech (counted for the
+# false-alarm rate per hour), or another sound (a negative for every group).
+CLIP_LABELS = ("distress", "laughter", "shouting", "speech", "other")
+CLIP_SYNONYMS = {"crying": "distress", "cry": "distress", "screaming": "distress", "scream": "distress",
+                 "sobbing": "distress", "laughing": "laughter", "laugh": "laughter", "giggle": "laughter",
+                 "shout": "shouting", "yelling": "shouting", "none": "other"}
+
+
+@dataclass(frozen=True)
+class ClipLabel:
+    file: Path
+    label: str
+    group: str   # who or what recording session it comes from (intervals resample whole groups)
+    line: int
+
+
+def read_clip_labels(path: Path) -> list[ClipLabel]:
+    """``file,label`` rows, optional ``group`` column (a speaker or source id: clips of one group
+    are resampled together in the intervals; default: each clip its own). Files are WAV, relative
+    to the CSV's folder. Labels: CLIP_LABELS or their CLIP_SYNONYMS."""
+    path = Path(path)
+    header, rows = _rows(path)
+    if not {"file", "label"} <= set(header):
+        raise LabelError(f"{path}:1: needs file,label columns (header: {', '.join(header) or 'empty'})")
+    out = []
+    for n, r in rows:
+        word = (r["label"] or "").strip().lower()
+        label = CLIP_SYNONYMS.get(word, word)
+        if label not in CLIP_LABELS:
+            raise LabelError(f"{path}:{n}: column 'label': {word!r} is not one of {', '.join(CLIP_LABELS)}")
+        name = (r["file"] or "").strip()
+        if not name:
+            raise LabelError(f"{path}:{n}: column 'file' is empty")
+        file = (path.parent / name).resolve()
+        if not file.is_file():
+            raise LabelError(f"{path}:{n}: column 'file': {file} not found")
+        group = (r.get("group") or "").strip() or name
+        out.append(ClipLabel(file, label, group, n))
+    if not out:
+        raise LabelError(f"{path}: no labelled clips")
+    return out

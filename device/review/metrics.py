@@ -129,3 +129,49 @@ def bootstrap(statistic: Callable[[np.ndarray], float], n_items: int, blocks: Op
     if not values:
         return math.nan, math.nan
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative
+    (ties count one half); NaN without both classes."""
+    s = np.asarray(scores, float)
+    y = np.asarray(positive, bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), float)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _poisson_cdf(k: int, mu: float) -> float:
+    term = total = math.exp(-mu)
+    for i in range(1, k + 1):
+        term *= mu / i
+        total += term
+    return total
+
+
+def poisson_interval(count: int, exposure: float) -> tuple[float, float]:
+    """Exact (Garwood) 95 % interval of a rate from ``count`` events over ``exposure`` (e.g. hours)."""
+    def solve(target: float, k: int) -> float:
+        lo, hi = 0.0, max(10.0, 10.0 * (k + 1))
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if _poisson_cdf(k, mid) > target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    low = 0.0 if count == 0 else solve(0.975, count - 1)
+    high = solve(0.025, count)
+    return low / exposure, high / exposure
