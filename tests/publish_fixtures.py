@@ -136,6 +136,7 @@ topic write {PREFIX}/{DEVICE}/state
 topic write {PREFIX}/{DEVICE}/settings
 topic read {PREFIX}/{DEVICE}/set
 topic write homeassistant/sensor/{DEVICE}/#
+topic write homeassistant/event/{DEVICE}/#
 
 # the caregiver dashboard reads the feed and nothing else
 user dashboard

@@ -133,9 +133,13 @@ def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(b
         wait.until(lambda d: "recording ended" in d.find_element(By.CSS_SELECTOR, f"{card} .events").text)
         events = browser.find_element(By.CSS_SELECTOR, f"{card} .events").text
         assert " lost" not in events, events
-        span = float(browser.find_element(By.CSS_SELECTOR, card).get_attribute("data-span"))
-        assert 30 <= span < 300  # the 90 s session fills the chart instead of its right third
-        assert browser.find_element(By.CSS_SELECTOR, f"{card} .legend .span").text == f"last {round(span)} s"
+        # Read the span and its words together: a summary arriving between two reads moves both.
+        span, words = browser.execute_script(
+            "const c = document.querySelector(arguments[0]);"
+            "return [c.dataset.span, c.querySelector('.legend .span').textContent];", card)
+        span = float(span)
+        assert 30 <= span < 300  # the session fills the chart instead of its right third
+        assert words == f"last {round(span)} s"
         assert browser.find_element(By.CSS_SELECTOR, f"{card} .top").text.startswith("emotion: ")
         # The value scale: grey tick labels drawn at the left edge of the chart.
         grey = browser.execute_script("""
@@ -145,6 +149,10 @@ def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(b
             for (let i = 0; i < px.length; i += 4) if (px[i + 3] > 200 && px[i] < 140) n++;
             return n;""", card)
         assert grey > 50, grey
+        # The crying span at the end of the session: the card says what was heard (issue 26).
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{card} .heard").get_attribute("data-heard") == "distress")
+        heard = browser.find_element(By.CSS_SELECTOR, f"{card} .heard").text
+        assert re.fullmatch(r"heard crying or screaming \(\d+\.\d s, score 0\.\d\d\)", heard), heard
         with urllib.request.urlopen(url + "favicon.svg") as r:
             assert r.status == 200 and b"<svg" in r.read()
         failed = [e for e in browser.get_log("browser") if "Failed to load resource" in e.get("message", "")]

@@ -61,6 +61,9 @@ def test_summaries_arrive_validated_whitelisted_with_status_and_state(secure_bro
     settings = json.loads(obs.on(TOPICS.settings)[-1])
     assert settings == {"schema": "affectedge.settings/1", "device": DEVICE, "paused": False, "period_s": 5.0, "rejected": None}
     assert len(obs.on(f"homeassistant/sensor/{DEVICE}/zone/config")) == 1
+    # The vocal-event entity reads the non-retained summary topic (HA drops replayed retained events).
+    (heard,) = [json.loads(p) for p in obs.on(f"homeassistant/event/{DEVICE}/vocal_event/config")]
+    assert heard["event_types"] == ["distress", "shouting", "laughter"] and heard["state_topic"] == TOPICS.summary
     for topic, payload, _ in obs.messages:
         assert SUBJECT.encode() not in payload and b"secret detail" not in payload and b"x.csv" not in payload
     obs.close()

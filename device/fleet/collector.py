@@ -87,7 +87,7 @@ def summary_row(p: dict, received_utc: str) -> dict:
         "top_emotion": top.get("label"), "top_probability": top.get("probability"), "confidence": p["confidence"],
         **{f"coverage_{m}": cov.get(m) for m in MODALITIES},
         "sensors_live": ",".join(p.get("sensors_live") or []), "events": json.dumps(p.get("events") or []),
-        "faces_in_view": p.get("faces_in_view"),
+        "faces_in_view": p.get("faces_in_view"), "vocal_events": json.dumps(p.get("vocal_events") or {}, sort_keys=True),
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..core.config_yaml import LocatedYaml, load_located_yaml
 from ..core.errors import SourceError
 
-SESSION_FORMAT_VERSION = 1
+SESSION_FORMAT_VERSION = 2
 SESSION_FILE = "session.yaml"
 
 
@@ -57,7 +57,7 @@ class DemoSession:
 
 
 def default_session_dir() -> Path:
-    """Where the builder puts the session: ``${XDG_CACHE_HOME:-~/.cache}/affectedge/demo-session-v1``."""
+    """Where the builder puts the session: ``${XDG_CACHE_HOME:-~/.cache}/affectedge/demo-session-v2``."""
     # The XDG spec says a relative (or empty) XDG_CACHE_HOME is to be ignored.
     base = os.environ.get("XDG_CACHE_HOME", "")
     cache = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"

@@ -28,7 +28,7 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
-from ..core.config_base import StrictModel
+from ..core.config_base import ConfigPath, StrictModel
 from ..core.types import Event
 from .audio_features import HOP, PATCH_FRAMES, PATCH_HOP_FRAMES, PATCH_SAMPLES, SAMPLE_RATE, log_mel
 
@@ -68,6 +68,7 @@ def _default_groups() -> dict[str, EventGroupConfig]:
 class VocalEventsConfig(StrictModel):
     enabled: bool = Field(True, description="Listen for the event groups with YAMNet (models/yamnet_spectra_in.tflite, needs the `litert` extra). Off: the voice path is prosody only.")
     threads: int = Field(1, ge=1, le=8, description="Inference threads for YAMNet (one patch every 0.48 s costs about 0.5 ms).")
+    manifest: Optional[ConfigPath] = Field(None, description="Model manifest holding the `yamnet` entry (default: the bundled models/manifest.yaml). A missing or corrupt model file is a start-up error naming it.")
     min_level_dbfs: float = Field(-65.0, ge=-120, le=0, description="A patch whose loud frames are quieter than this (dBFS) is not scored: digital silence or a muted microphone.")
     noise_margin_db: float = Field(6.0, ge=0, le=40, description="A patch is scored when its loud frames (90th percentile) stand at least this far above the noise floor (10th percentile of the last 30 s of 10 ms frames).")
     groups: dict[GroupName, EventGroupConfig] = Field(default_factory=_default_groups, description="The event groups. distress raises arousal and lowers valence, and a window with distress is never green (docs/zones.md); laughter gives positive valence; shouting (off by default) raises arousal only.")
@@ -99,6 +100,19 @@ class HeardEvent:
     peak: float
 
 
+def heard_kind(group: str) -> str:
+    """The pipeline event kind when an event starts (``distress_heard``...)."""
+    return f"{group}_heard"
+
+
+def ended_kind(group: str) -> str:
+    return f"{group}_ended"
+
+
+HEARD_KINDS = tuple(heard_kind(g) for g in GROUPS)
+ENDED_KINDS = tuple(ended_kind(g) for g in GROUPS)
+
+
 def patches_needed(min_duration_s: float) -> int:
     """Consecutive patches whose span reaches ``min_duration_s`` (at least one)."""
     if min_duration_s <= PATCH_S + 1e-9:
@@ -126,7 +140,7 @@ class VocalEventDetector:
 
         self.config = config
         self.source = source
-        self.model = model if model is not None else AudioEventModel(threads=config.threads)
+        self.model = model if model is not None else AudioEventModel(threads=config.threads, manifest=config.manifest)
         self.groups = {g: c for g, c in config.groups.items() if c.enabled}
         self._index = {g: np.array([self.model.index(name) for name in c.classes]) for g, c in self.groups.items()}
         self._state = {g: _GroupState(deque()) for g in self.groups}
@@ -200,7 +214,10 @@ class VocalEventDetector:
             if st.onset is None and len(st.run) >= patches_needed(cfg.min_duration_s) and not self._suppressed(g):
                 st.onset = st.run[0][0]
                 st.peak = max(s for _, _, s in st.run)
-                self._events.append(Event(st.onset, "vocal_event", self.source, {"event": g, "confidence": round(st.peak, 3)}))
+                if g == "distress" and self._state.get("laughter") is not None and self._state["laughter"].onset is not None:
+                    # Crying after laughing: the laughter is over when the crying starts.
+                    self._close("laughter", min(self._state["laughter"].last_above, st.onset))
+                self._events.append(Event(st.onset, heard_kind(g), self.source, {"event": g, "confidence": round(st.peak, 3)}))
                 self._heard.append(HeardEvent(g, st.onset, None, st.peak))
             elif st.onset is not None:
                 st.peak = max(st.peak, score)
@@ -230,7 +247,7 @@ class VocalEventDetector:
             if h.group == g and h.end is None:
                 self._heard[i] = HeardEvent(g, h.onset, end, st.peak)
                 break
-        self._events.append(Event(end, "vocal_event_end", self.source,
+        self._events.append(Event(end, ended_kind(g), self.source,
                                   {"event": g, "confidence": round(st.peak, 3), "duration_s": round(end - st.onset, 3)}))
         st.onset, st.peak = None, 0.0
         st.run.clear()
@@ -246,7 +263,11 @@ class VocalEventDetector:
 
     def window(self, start: float, end: float) -> dict[str, float]:
         """Group -> peak score of each event that overlaps [start, end); events wholly before the
-        window are forgotten."""
+        window are forgotten. An event whose sound has not been confirmed for its hangover plus a
+        patch (the audio stopped: a source ended or went down) ends where it was last heard."""
+        for g, st in self._state.items():
+            if st.onset is not None and end - st.last_above > self.groups[g].hangover_s + PATCH_S:
+                self._close(g, st.last_above)
         while self._heard and self._heard[0].end is not None and self._heard[0].end <= start:
             self._heard.popleft()
         out: dict[str, float] = {}

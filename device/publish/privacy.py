@@ -35,12 +35,12 @@ WHITELIST: dict[str, tuple[str, ...]] = {
     "summary": (
         "schema", "device", "seq", "subject", "created_utc", "period_start", "period_end", "windows",
         "windows_with_data", "zone", "zone_shares", "zone_privacy", "valence", "arousal", "top_emotion",
-        "confidence", "coverage", "sensors_live", "events", "faces_in_view",
+        "confidence", "coverage", "sensors_live", "events", "faces_in_view", "vocal_events",
     ),
     "settings": ("schema", "device", "paused", "period_s", "rejected"),
     "ha_discovery": (
         "name", "unique_id", "state_topic", "value_template", "availability_topic", "payload_available",
-        "payload_not_available", "device",
+        "payload_not_available", "device", "event_types",
     ),
 }
 STATUS_VALUES = (ONLINE, OFFLINE)
@@ -213,6 +213,10 @@ def summary_payload(s: Summary, *, device: str, seq: int, subject: Optional[str]
         "events": [_event_fields(e) for e in events[-MAX_EVENTS:]],
         # The schema bounds it at 64: a crowd larger than that is reported as 64, not a refused summary.
         "faces_in_view": None if s.faces_in_view is None else min(s.faces_in_view, 64),
+        # What was heard: the event's name, its peak score and how long, never audio or scores per
+        # class. Withheld under randomised response: a distress event would reveal the zone.
+        "vocal_events": None if dp is not None else {
+            name: {"confidence": _r(peak), "seconds": _r(seconds)} for name, (peak, seconds) in s.vocal_events.items()},
     }
     return gate("summary", fields)
 

@@ -62,6 +62,7 @@ class Summary:
     sensors_live: tuple[str, ...]
     events: tuple[SummaryEvent, ...] = ()
     faces_in_view: Optional[int] = None  # most faces seen in one frame during the period
+    vocal_events: dict[str, tuple[float, float]] = field(default_factory=dict)  # event -> (peak score, seconds heard)
 
 
 def _slope_per_minute(ts: list[float], xs: list[float]) -> Optional[float]:
@@ -183,6 +184,11 @@ class SummaryAggregator:
             top_label, top_p = LABELS[i], float(mean_p[i])
         n = len(ws)
         faces = [w.faces_in_view for w in ws if w.faces_in_view is not None]
+        heard: dict[str, tuple[float, float]] = {}
+        for w in ws:
+            for name, score in w.vocal_events.items():
+                peak, seconds = heard.get(name, (0.0, 0.0))
+                heard[name] = (max(peak, score), seconds + (w.end - w.start))
         return Summary(
             period_start=p.start,
             period_end=p.end,
@@ -201,4 +207,5 @@ class SummaryAggregator:
             sensors_live=tuple(sorted(self._sensors)),
             events=tuple(p.events),
             faces_in_view=max(faces) if faces else None,
+            vocal_events=dict(sorted(heard.items())),
         )

@@ -16,6 +16,20 @@ HA_SENSORS: dict[str, tuple[str, str]] = {
 }
 
 
+# The Home Assistant event entity for vocal events: it reads every summary (the non-retained
+# topic: HA discards replayed retained messages for events) and fires with the most urgent event
+# the period heard (distress before shouting before laughter); a summary with none renders "{}",
+# which HA ignores.
+HA_EVENT_ID = "vocal_event"
+HA_EVENT_NAME = "Heard"
+HA_EVENT_TYPES = ("distress", "shouting", "laughter")
+HA_EVENT_TEMPLATE = (
+    "{% set e = value_json.vocal_events or {} %}"
+    "{% set k = " + repr(list(HA_EVENT_TYPES)) + " | select('in', e) | list %}"
+    "{{ {'event_type': k[0], 'confidence': e[k[0]].confidence, 'seconds': e[k[0]].seconds} | tojson if k else '{}' }}"
+)
+
+
 @dataclass(frozen=True)
 class DeviceTopics:
     prefix: str
@@ -51,8 +65,8 @@ class DeviceTopics:
         """Commands to the device: pause, resume, period change."""
         return f"{self.base}/set"
 
-    def discovery(self, object_id: str) -> str:
-        return f"{self.ha_prefix}/sensor/{self.device}/{object_id}/config"
+    def discovery(self, object_id: str, component: str = "sensor") -> str:
+        return f"{self.ha_prefix}/{component}/{self.device}/{object_id}/config"
 
 
 def all_devices_filter(prefix: str) -> str:

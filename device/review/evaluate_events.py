@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..perception.audio_features import PATCH_SAMPLES, SAMPLE_RATE
-from ..perception.vocal_events import VocalEventDetector, clip_score
+from ..perception.vocal_events import HEARD_KINDS, VocalEventDetector, clip_score
 from ..sources.replay_wav import read_wav, resample
 from .labels import ClipLabel
 from .metrics import Interval, bootstrap, poisson_interval, roc_auc
@@ -97,7 +97,7 @@ def score_clip(clip: ClipLabel, detector: VocalEventDetector) -> ClipResult:
               for g, cfg in detector.groups.items()}
     events: dict[str, int] = {g: 0 for g in detector.groups}
     for e in detector.take_events():
-        if e.kind == "vocal_event":
+        if e.kind in HEARD_KINDS:
             events[str(e.detail["event"])] += 1
     return ClipResult(str(clip.file), clip.label, clip.group, len(x) / SAMPLE_RATE, scores, events)
 

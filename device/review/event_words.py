@@ -1,7 +1,7 @@
 """Pipeline event kinds in words, for people reading a report (the log keeps the identifiers).
 
 ``words(kind)`` names what happened; ``severity(kind)`` says how to draw it: a sensor failing, a
-sensor back or starting, or a plain fact (a recording ended, a clip changed, a count).
+sensor back or starting, a sound the microphone heard (crying, laughter), or a plain fact (a recording ended, a clip changed, a count).
 """
 
 from __future__ import annotations
@@ -41,10 +41,18 @@ _WORDS = {
     "analyser_failed": "analysis failed",
     "analyser_recovered": "analysis back",
     "outage": "outage",
+    "distress_heard": "crying or screaming heard",
+    "distress_ended": "crying or screaming over",
+    "laughter_heard": "laughter heard",
+    "laughter_ended": "laughter over",
+    "shouting_heard": "shouting heard",
+    "shouting_ended": "shouting over",
 }
 _FAILING = frozenset({"source_down", "stage_down", "stage_restarting", "source_failed", "disconnected", "connect_failed",
                       "scan_failed", "sensor_not_found", "sink_failed", "analyser_failed", "outage"})
 _BACK = frozenset({"source_up", "stage_up", "connected", "reconnected", "sink_recovered", "analyser_recovered"})
+# What the microphone heard (vocal events), drawn apart from the pipeline's own facts.
+HEARD = frozenset({"distress_heard", "laughter_heard", "shouting_heard"})
 
 
 def words(kind: str) -> str:
@@ -52,5 +60,9 @@ def words(kind: str) -> str:
     return _WORDS.get(kind, kind.replace("_", " "))
 
 
-def severity(kind: str) -> Literal["failing", "back", "fact"]:
-    return "failing" if kind in _FAILING else ("back" if kind in _BACK else "fact")
+def severity(kind: str) -> Literal["failing", "back", "heard", "fact"]:
+    if kind in _FAILING:
+        return "failing"
+    if kind in _BACK:
+        return "back"
+    return "heard" if kind in HEARD else "fact"

@@ -26,8 +26,8 @@ ZONE_LABELS = {"blue": "blue (low)", "green": "green (regulated)", "yellow": "ye
 # Events a clinician should see on the timeline; artefact and late-sample counts go in the table.
 NOTABLE_EVENTS = ("source_up", "source_down", "source_failed", "stage_down", "stage_up", "disconnected", "connect_failed",
                   "reconnected", "scan_failed", "sensor_not_found", "clip_changed", "recording_ended", "battery",
-                  "packets_lost", "malformed_sample", "outage")
-_SEVERITY_STYLE = {"failing": ("#d62839", "v"), "back": ("#2e9e4f", "^"), "fact": ("#4b5563", "o")}
+                  "packets_lost", "malformed_sample", "outage", "distress_heard", "laughter_heard", "shouting_heard")
+_SEVERITY_STYLE = {"failing": ("#d62839", "v"), "back": ("#2e9e4f", "^"), "heard": ("#7c3aed", "*"), "fact": ("#4b5563", "o")}
 
 
 def clock_format(seconds: float, _pos=None) -> str:

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Sequence, TextIO
 
 from ..core.source_status import SourceStatus
 from ..core.types import MODALITIES, Event, FusedWindow, ModalityEstimate
+from ..perception.vocal_events import ENDED_KINDS, HEARD_KINDS
 
 _SHORT = {"face": "face", "voice": "voice", "physiology": "phys"}
 # Why a window with data has no zone, in words.
@@ -31,7 +32,18 @@ def format_window(w: FusedWindow, origin: float = 0.0) -> str:
     mods = " ".join(
         f"{_SHORT[m]} {w.modalities[m].quality:.2f}" if m in w.modalities else f"{_SHORT[m]} -" for m in MODALITIES
     )
-    return f"{head} | {mods}"
+    heard = "".join(f" | heard {name} {score:.2f}" for name, score in w.vocal_events.items())
+    return f"{head} | {mods}{heard}"
+
+
+def _heard_line(event: Event) -> Optional[str]:
+    """A vocal event starting or ending, in words: ``distress heard, score 0.98``."""
+    d = event.detail
+    if event.kind in HEARD_KINDS:
+        return f"{d.get('event')} heard, score {float(d.get('confidence', 0.0)):.2f}"
+    if event.kind in ENDED_KINDS:
+        return f"{d.get('event')} over after {float(d.get('duration_s', 0.0)):.1f} s (peak score {float(d.get('confidence', 0.0)):.2f})"
+    return None
 
 
 class ConsoleSink:
@@ -59,7 +71,7 @@ class ConsoleSink:
             self._next = window.end + self.every_s
 
     def write_event(self, event: Event) -> None:
-        line = self._status.line(event)
+        line = _heard_line(event) or self._status.line(event)
         if line is not None:
             since = "" if self._origin is None else f"t={event.t - self._origin:7.1f}s "
             self._write(f"{since}{line}")

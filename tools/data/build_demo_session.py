@@ -39,7 +39,8 @@ from affectedge.sources.replay_wav import PIPELINE_SAMPLE_RATE, read_wav, resamp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SESSION_NAME = "affectedge-demo"
-DURATION_S = 90.0
+# 90 s of the first sessions, plus the crying span (two clips, about 14 s) after the speech.
+DURATION_S = 102.0
 
 
 class DemoSessionBuildError(AffectEdgeError):
@@ -300,6 +301,27 @@ def deb_segments(package: DebPackage, cache: Path, folder: str, names: tuple[str
             for m in members]
 
 
+DONATEACRY_DIR = REPO_ROOT / "tools" / "data" / "donateacry"
+DONATEACRY_COMMIT = "6baf5aca0460964ad072653585837f968a87c2af"
+# Two babies' cries from the committed subset (ODbL), ones the detector hears clearly: the demo
+# shows the event path; the detector's figures are on all 24 clips and the test split
+# (docs/accuracy.md).
+DEMO_CRIES = ("D18A30C6-4370-4BE0-83F8-031892F96603-1432989796-1.1-f-04-hu.wav",
+              "7b23d26e-6f97-4e8b-b520-a9fdde21ee91-1432261716253-1.7-m-48-hu.wav")
+
+
+def cry_segments() -> list[AudioSegment]:
+    """The crying span: real infant cries committed under tools/data/donateacry (8 kHz)."""
+    out = []
+    for name in DEMO_CRIES:
+        path = DONATEACRY_DIR / name
+        record = SourceRecord("donateacry-corpus", DONATEACRY_COMMIT, "ODbL-1.0 (contents DbCL-1.0)", "repository",
+                              "github.com/gveres/donateacry-corpus (subset in tools/data/donateacry)", file_sha256(path),
+                              f"donateacry_corpus_cleaned_and_updated_data/{name}", "", "")
+        out.append(_segment(path.read_bytes(), "infant cry", "one (a crying baby)", record))
+    return out
+
+
 def build_microphone(out: Path, cache: Path, pyannote_wheel: Path) -> tuple[dict, dict, list[SourceRecord]]:
     """Write audio.wav (16 kHz mono PCM16), segments back to back; shift the RTTM to the timeline.
 
@@ -309,6 +331,7 @@ def build_microphone(out: Path, cache: Path, pyannote_wheel: Path) -> tuple[dict
     segments = [first]
     segments += deb_segments(ALSA_UTILS, cache, ALSA_DIR, ALSA_PROMPTS, "one (speaker-test voice)")
     segments += deb_segments(ASTERISK_SOUNDS, cache, ASTERISK_DIR, ASTERISK_PROMPTS, "one (Allison Smith)")
+    segments += cry_segments()
     rate = PIPELINE_SAMPLE_RATE
     listed, records, start = [], [], 0
     for seg in segments:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from affectedge.perception.audio_events import AudioEventModel
-from affectedge.perception.vocal_events import VocalEventDetector, VocalEventsConfig, clip_score
+from affectedge.perception.vocal_events import VocalEventDetector, VocalEventsConfig, clip_score, heard_kind
 from affectedge.review.evaluate_events import read_clip
 from affectedge.review.labels import read_clip_labels
 
@@ -59,7 +59,7 @@ def fires(patches: list[tuple[float, dict[str, float]]], config: VocalEventsConf
     detector = VocalEventDetector(config, model=_NoModel(config))
     for t0, s in patches:
         detector.feed(t0, s)
-    return any(e.kind == "vocal_event" and e.detail["event"] == group for e in detector.take_events())
+    return any(e.kind == heard_kind(group) for e in detector.take_events())
 
 
 class _NoModel:

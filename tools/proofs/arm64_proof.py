@@ -40,7 +40,7 @@ from .debian_root import (CHROOT, Mounts, NetworkForInstall, ProofError, cache_d
 ROOT_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates", "libgomp1"]
 VENV_IN_ROOT = "/opt/affectedge/venv"  # where packaging/install.sh puts it
 SRC_IN_ROOT = "/opt/affectedge-src"
-SESSION_IN_ROOT = "/root/.cache/affectedge/demo-session-v1"
+SESSION_IN_ROOT = "/root/.cache/affectedge/demo-session-v2"
 OUT_IN_ROOT = "/tmp/arm64-demo"
 # From qemu's scripts/qemu-binfmt-conf.sh: an ELF64 little-endian header with e_machine = 183 (AArch64).
 AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"

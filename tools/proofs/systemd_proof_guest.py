@@ -30,7 +30,7 @@ UNIT = "affectedge.service.assembly"
 CONFIG = Path("/etc/affectedge/config.yaml")
 KEY = Path("/etc/affectedge/session-log.key")
 STATE = Path("/var/lib/affectedge")
-DEMO_SESSION = Path("/srv/affectedge-demo/demo-session-v1")
+DEMO_SESSION = Path("/srv/affectedge-demo/demo-session-v2")
 RESULT_TAG = "AFFECTEDGE-PROOF-RESULT"
 DEGRADED_S = 75.0  # more than two WatchdogSec=30 periods with no camera
 NOTHING_S = 65.0  # and again with no device at all

@@ -119,6 +119,7 @@ function showSummary(d, s) {
   for (const chip of d.el.querySelectorAll(".sensor")) {
     chip.classList.toggle("live", (s.coverage[chip.dataset.modality] || 0) > 0);
   }
+  showHeard(d, s);
   const evs = s.events.map(e => e.kind === "zone_change" ? `zone ${e.from} -> ${e.to}`
     : e.kind === "outbox_dropped" ? `${e.count} summaries dropped`
     : `${e.source || "device"}: ${EVENT_WORDS[e.kind] || e.kind.replace(/_/g, " ")}`);
@@ -131,6 +132,18 @@ function showSummary(d, s) {
   drawTrend(d);
   showTile(d, s);
   layout();
+}
+
+// What the microphone heard this period (crying, screaming, laughter, shouting): the event, its
+// peak score and for how long. Distress first: it is what a caregiver must not miss.
+const HEARD_WORDS = {distress: "crying or screaming", shouting: "shouting", laughter: "laughter"};
+function showHeard(d, s) {
+  const el = d.el.querySelector(".heard");
+  const heard = s.vocal_events || {};
+  const names = Object.keys(HEARD_WORDS).filter(n => heard[n]);
+  el.dataset.heard = names.length ? names[0] : "none";
+  el.textContent = names.map(n => `heard ${HEARD_WORDS[n]} (${heard[n].seconds.toFixed(1)} s, score ${heard[n].confidence.toFixed(2)})`).join("; ");
+  d.tile.dataset.heard = el.dataset.heard;
 }
 
 function trendSpan(points) {
