@@ -8,7 +8,16 @@ live in ``affectedge.offline`` and are imported on first use, so ``import affect
 on a device.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# Every numeric step on the device path is small (a 96x257 @ 257x64 mel product, a window's
+# features), and OpenBLAS's worker threads spin-wait between such calls: with its default of one
+# thread per core, the vocal-event path burned 1.5 % of a second core spinning for 0.2 % of work
+# (tools/bench/bench_voice.py). One BLAS thread, unless the person running it set otherwise; this
+# takes effect when affectedge is imported before NumPy, as the service and the CLI are.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def __getattr__(name: str):

@@ -180,9 +180,10 @@ def test_recalibration_keeps_history(demo_session, rest, tmp_path):
 
 
 def test_too_short_baseline_is_rejected_and_nothing_written(demo_session, tmp_path):
-    outcome, text = run(plan_from_replay(demo_session.root, profiles=tmp_path / "profiles"))  # the 90 s session
+    outcome, text = run(plan_from_replay(demo_session.root, profiles=tmp_path / "profiles"))  # the 102 s session
     assert not outcome.ok
-    assert any(p.startswith("too short: 90 s of physiology recorded, needs at least 120 s") for p in outcome.rejected), text
+    seconds = round(demo_session.duration_s)
+    assert any(p.startswith(f"too short: {seconds} s of physiology recorded, needs at least 120 s") for p in outcome.rejected), text
     assert "Nothing was written" in text and not (tmp_path / "profiles").exists()
 
 
@@ -419,7 +420,7 @@ def test_muted_microphone_rejects_the_voice_baseline_and_keeps_the_rest(demo_ses
     outcome, text = run(plan_from_config(config, duration_s=130, force=True))
     assert outcome.ok, text
     assert outcome.profile.voice is None and outcome.profile.physiology.hr_bpm is not None
-    assert outcome.voice.problem.startswith("too little voiced speech: 0.0 s in 86 s of audio, needs at least 10 s")
+    assert outcome.voice.problem.startswith("too little voiced speech: 0.0 s in 100 s of audio, needs at least 10 s")
     assert "voice baseline: rejected, left out of the profile: too little voiced speech" in text
     assert outcome.left_out == [f"voice: {outcome.voice.problem}"]
     assert "voice" not in yaml.safe_load(outcome.profile_path.read_text())

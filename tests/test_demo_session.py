@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE = builder.default_cache_dir()
-KNOWN_LICENCES = {"MIT", "GPL-2", "GPL-3.0", "CC-BY-SA-3.0"}
+KNOWN_LICENCES = {"MIT", "GPL-2", "GPL-3.0", "CC-BY-SA-3.0", "ODbL-1.0 (contents DbCL-1.0)"}
 
 
 def _build(out: Path) -> Path:
@@ -74,7 +74,7 @@ def _rpeaks(session) -> np.ndarray:
 
 def test_session_is_long_enough_and_every_file_matches_its_sha256(session):
     assert session.duration_s >= 60
-    assert session.version == 1
+    assert session.version == 2
     for rel, digest in session.files.items():
         assert file_sha256(session.root / rel) == digest, rel
 
@@ -259,10 +259,11 @@ def test_the_builder_refuses_to_write_inside_the_repository():
     assert not target.exists()
 
 
-def test_without_apt_the_audio_is_only_the_pyannote_sample(tmp_path, monkeypatch):
+def test_without_apt_the_audio_is_the_pyannote_sample_and_the_committed_cries(tmp_path, monkeypatch):
     # apt is the one optional source; its absence must give a shorter WAV, not invented audio.
     monkeypatch.setattr(builder, "fetch_deb", lambda package, cache: None)
     session = load_session(_build(tmp_path / "no-apt"))
+    cries = sum(round(wave.open(str(builder.DONATEACRY_DIR / name)).getnframes() * 2) for name in builder.DEMO_CRIES)
     with wave.open(str(session.microphone.path)) as w:
-        assert w.getnframes() == 30 * 16000
-    assert {s["registry"] for s in session.sources} == {"pypi"}
+        assert w.getnframes() == 30 * 16000 + cries  # the 8 kHz cries resampled to 16 kHz
+    assert {s["registry"] for s in session.sources} == {"pypi", "repository"}

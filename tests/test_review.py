@@ -114,6 +114,10 @@ def fingerprint(path: Path) -> tuple:
     return hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mtime_ns, st.st_size
 
 
+# The 102 s demo session at 0.2 s windows (the last window is the one holding the last sample).
+DEMO_WINDOWS = 509
+
+
 def test_report_of_the_demo_session_matches_the_log(demo_log, tmp_path, repo_root):
     log, subject = demo_log
     before = fingerprint(log)
@@ -124,7 +128,7 @@ def test_report_of_the_demo_session_matches_the_log(demo_log, tmp_path, repo_roo
 
     page = parse((tmp_path / "report.html").read_text(encoding="utf-8"))
     truth = independent_figures(log)
-    assert int(page.counts["data-windows"]) == truth["windows"] == 449
+    assert int(page.counts["data-windows"]) == truth["windows"] == DEMO_WINDOWS
     for zone, seconds in page.zone_rows.items():
         assert seconds == pytest.approx(truth["zone_s"].get(zone, 0.0), abs=1e-3), zone
     assert sum(page.zone_rows.values()) == pytest.approx(sum(truth["zone_s"].values()), abs=1e-3)
@@ -132,7 +136,7 @@ def test_report_of_the_demo_session_matches_the_log(demo_log, tmp_path, repo_roo
     shown = [(float(e["data-start"]), float(e["data-end"]), e["data-peak"]) for e in page.episodes]
     assert shown == [(pytest.approx(a, abs=1e-3), pytest.approx(b, abs=1e-3), p) for a, b, p in truth["episodes"][:5]]
     assert page.images >= 2 and page.external == []  # self-contained
-    assert len(page.runs) == 1 and int(page.runs[0]["data-windows"]) == 449
+    assert len(page.runs) == 1 and int(page.runs[0]["data-windows"]) == DEMO_WINDOWS
     text = (tmp_path / "report.html").read_text()
     assert f"subject {subject}" in text  # the calibration the run used
 
@@ -152,8 +156,9 @@ def test_truncated_log_reports_its_readable_part(demo_log, tmp_path, capsys):
     got = read_log(cut)
     assert got.problems[0].startswith(f"{cut}: truncated: the file has {int(len(data) * 0.6)} bytes")
     n = len(got.windows)
-    assert 0 < n < 449
-    assert any(p.startswith(f"{cut}: table windows: read {n} rows, then: ") for p in got.problems)
+    assert 0 < n <= DEMO_WINDOWS
+    # Where the cut falls depends on the page layout: some table stops early and says where.
+    assert any(p.startswith(f"{cut}: table ") and " rows, then: " in p for p in got.problems), got.problems
     full = {(w[0], w[1]) for w in raw(log, "SELECT run_id, seq FROM windows")}
     assert {(w.run_id, w.seq) for w in got.windows} <= full
 
@@ -197,8 +202,8 @@ def test_several_logs_give_one_report_day_by_day(demo_log, tmp_path):
     assert main(["review", *logs, "--out", str(tmp_path / "rep")]) == 0
     page = parse((tmp_path / "rep" / "report.html").read_text())
     assert [d["data-day"] for d in page.days] == ["2025-03-10", "2025-03-11"]
-    assert [int(d["data-windows"]) for d in page.days] == [449, 449]
-    assert int(page.counts["data-windows"]) == 898 and int(page.counts["data-logs"]) == 2
+    assert [int(d["data-windows"]) for d in page.days] == [DEMO_WINDOWS, DEMO_WINDOWS]
+    assert int(page.counts["data-windows"]) == 2 * DEMO_WINDOWS and int(page.counts["data-logs"]) == 2
     assert len(page.runs) == 2
 
 
@@ -207,7 +212,7 @@ def test_export_csv_and_parquet_with_filters(demo_log, tmp_path):
     assert main(["export", str(log), "--format", "csv", "--out", str(tmp_path / "csv")]) == 0
     with (tmp_path / "csv" / "windows.csv").open() as f:
         windows = list(csv.DictReader(f))
-    assert len(windows) == 449 and {w["subject"] for w in windows} == {subject}
+    assert len(windows) == DEMO_WINDOWS and {w["subject"] for w in windows} == {subject}
     first = raw(log, "SELECT zone, arousal FROM windows ORDER BY seq LIMIT 1")[0]
     assert windows[0]["zone"] == first[0] and float(windows[0]["arousal"]) == pytest.approx(first[1])
     with (tmp_path / "csv" / "events.csv").open() as f:

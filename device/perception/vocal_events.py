@@ -176,8 +176,10 @@ class VocalEventDetector:
             self._t0 += step / SAMPLE_RATE
 
     def _levels_db(self, patch: np.ndarray) -> np.ndarray:
+        """Per 10 ms frame, the level of what varies: a DC offset (a cheap microphone's bias)
+        is not sound, and counted as level it lifted the floor over a cry."""
         frames = patch[: (len(patch) // HOP) * HOP].reshape(-1, HOP).astype(np.float64)
-        return 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+        return 10.0 * np.log10(np.var(frames, axis=1) + 1e-12)
 
     def _patch(self, patch: np.ndarray, t0: float) -> None:
         levels = self._levels_db(patch)

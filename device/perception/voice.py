@@ -151,8 +151,8 @@ class VoiceAnalyser:
         """One line for logs and the demo: what the voice path estimates and from what."""
         basis = self.basis if self.basis != "population" else "population defaults (no voice baseline)"
         what = self.model.describe() if self.model else "no speech-emotion model: arousal from prosody only, no emotion labels, no valence"
-        heard = f"; {self.vocal.describe()}" if self.vocal is not None else "; no vocal-event detection"
-        return f"voice: {self.config.vad} VAD; {what}; relative to {basis}{heard}"
+        heard = self.vocal.describe() if self.vocal is not None else "no vocal-event detection"
+        return f"voice: {self.config.vad} VAD; {heard}; {what}; relative to {basis}"
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, AudioChunk) and sample.source == self.source

@@ -14,7 +14,7 @@ Sets (docs/accuracy.md has their make-up):
   ``donateacry_corpus_cleaned_and_updated_data``; ODbL): infant cries -> distress; group = the
   app install's id.
 * ``--nonverbal``: the Deeply Nonverbal Vocalization Dataset's ``dataset`` folder
-  (deeplyinc/Nonverbal-Vocalization-Dataset; CC BY-NC-ND 4.0, so it is read in place, never
+  (deeplyinc/Nonverbal-Vocalization-Dataset at 3be16dc74cbf40e0d6f8372d2657b41f8a2ba284; CC BY-NC-ND 4.0, so it is read in place, never
   copied or committed): crying, screaming, moaning -> distress; laughing -> laughter; its other
   twelve sounds (coughs, sighs, yawns, sneezes...) -> other; group = the speaker id.
 * ordinary speech, always: every prompt of Debian's asterisk-core-sounds-{en,es,fr,it,ru}-wav
