@@ -28,6 +28,7 @@ class VoiceBaselineResult:
     """Per-window figures of the speech in the span, and the verdict on them."""
 
     f0_hz: list[float] = field(default_factory=list)  # windows of speech with a pitch
+    event_s: float = 0.0  # windows left out because a vocal event was heard in them
     loudness_db: list[float] = field(default_factory=list)  # every window of speech
     voiced_s: float = 0.0  # length of the windows with a pitch
     speech_s: float = 0.0  # length of all windows of speech
@@ -59,6 +60,10 @@ class VoiceBaselineRecorder(SpanRecorder):
 
     def keep(self, estimate: ModalityEstimate, start: float, end: float) -> None:
         res = self.result
+        if estimate.events:
+            # Crying, screaming or laughter is not the person's calm voice (docs/voice.md).
+            res.event_s += end - start
+            return
         loudness = estimate.features.get("loudness_db")
         if loudness is not None:
             res.loudness_db.append(float(loudness))
