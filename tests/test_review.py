@@ -139,6 +139,8 @@ def test_report_of_the_demo_session_matches_the_log(demo_log, tmp_path, repo_roo
     assert len(page.runs) == 1 and int(page.runs[0]["data-windows"]) == DEMO_WINDOWS
     text = (tmp_path / "report.html").read_text()
     assert f"subject {subject}" in text  # the calibration the run used
+    # The crying span's vocal event is in the events table in words (and a marker on the timeline).
+    assert 'data-kind="distress_heard"' in text and "crying or screaming heard" in text
 
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
     png = tmp_path / "report-first-page.png"
