@@ -156,7 +156,10 @@ class PhysiologyBaselineRecorder:
                 continue
             v = np.asarray(summary.values)
             sd = float(v.std(ddof=1))
-            floor = config.sd_floor_fraction * getattr(POPULATION_NORMS[self.analyser.config.population], f).sd
+            if f == "eda_tonic_us":
+                floor = config.eda_sd_floor_fraction * max(abs(float(v.mean())), 0.01)
+            else:
+                floor = config.sd_floor_fraction * getattr(POPULATION_NORMS[self.analyser.config.population], f).sd
             if sd < floor or sd <= 0.0:
                 sd, summary.sd_floored = max(floor, 1e-6), True
             summary.norm = MeanSd(mean=float(v.mean()), sd=sd)

@@ -86,6 +86,24 @@ def _cmd_calibrate(args) -> int:
     return 0 if outcome.ok else 1
 
 
+def _cmd_personalise(args) -> int:
+    from affectedge.calibration.personalise import PersonaliseError, format_outcome, personalise
+
+    from .review.cli import read_logs
+
+    try:
+        logs = read_logs(args.logs, args.key)
+        outcome = personalise(logs, args.subject, args.profiles, write=not args.dry_run)
+    except PersonaliseError as exc:
+        print(f"affectedge personalise: {exc}", file=sys.stderr)
+        return 1
+    print(format_outcome(outcome))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"personalise-{args.subject}.json").write_text(outcome.to_json() + "\n", encoding="utf-8")
+    return 0
+
+
 def _cmd_config_reference(args) -> int:
     from .config.reference import config_reference
 
@@ -167,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--secret", type=Path, default=None, help="per-device pseudonym secret file (created if missing)")
     k.add_argument("--force", action="store_true", help="record the baseline even when a sensor check failed")
     k.set_defaults(func=_cmd_calibrate)
+
+    e = sub.add_parser("personalise", help="learn a person's arousal from caregivers' labels; written into their profile only where it beats the generic output")
+    e.add_argument("logs", type=Path, nargs="+", metavar="LOG", help="session logs of this person with stored labels (`affectedge label`, or the caregiver page)")
+    e.add_argument("--subject", required=True, metavar="PSEUDONYM", help="the person's pseudonym (their profile folder's name)")
+    e.add_argument("--profiles", type=Path, required=True, help="profiles folder holding PSEUDONYM/current.yaml (from `affectedge calibrate`)")
+    e.add_argument("--key", type=Path, default=None, help="key file of encrypted logs")
+    e.add_argument("--dry-run", action="store_true", help="report the figures; write nothing")
+    e.add_argument("--out", type=Path, default=None, help="also write personalise-PSEUDONYM.json here")
+    e.set_defaults(func=_cmd_personalise)
 
     from .review.cli import add_parsers as add_review_parsers
 

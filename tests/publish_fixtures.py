@@ -135,6 +135,8 @@ topic write {PREFIX}/{DEVICE}/summary
 topic write {PREFIX}/{DEVICE}/state
 topic write {PREFIX}/{DEVICE}/settings
 topic read {PREFIX}/{DEVICE}/set
+topic read {PREFIX}/{DEVICE}/label
+topic write {PREFIX}/{DEVICE}/label/ack
 topic write homeassistant/sensor/{DEVICE}/#
 topic write homeassistant/event/{DEVICE}/#
 
@@ -146,10 +148,11 @@ topic read {PREFIX}/#
 user observer
 topic read #
 
-# a caregiver app allowed to send commands
+# a caregiver app allowed to send commands and labels
 user caregiver
 topic read {PREFIX}/#
 topic write {PREFIX}/+/set
+topic write {PREFIX}/+/label
 """
 
 

@@ -133,7 +133,8 @@ def test_metric_helpers_against_their_definitions():
 @pytest.mark.parametrize("text,message", [
     ("start,end,label\n0,1,elated\n", r"labels.csv:2: column 'label': unknown label 'elated'"),
     ("start,end,label\n0,1,happy\n0.5,2,sad\n", r"spans overlap at 0.5 s"),
-    ("start,end,label\n0,1,happy\n1,2,red\n", r"mixes zone and emotion labels"),
+    ("start,end,label\n0,1,happy\n1,2,red\n", r"mixes emotion and zone labels"),
+    ("start,end,label\n0,1,stress\n1,2,red\n", r"mixes state and zone labels"),
     ("start,end,label\n0,x,happy\n", r"labels.csv:2: column 'end': 'x' is not a number"),
     ("begin,label\n0,happy\n", r"labels.csv:1: needs start,end,label"),
     ("start,end,label,valence\n0,1,happy,1.5\n", r"labels.csv:2: column 'valence': 1.5 is outside"),

@@ -13,7 +13,9 @@ from typing import Mapping, Optional, Sequence
 
 from .config import FusionConfig, WindowConfig, ZoneConfig
 from ..core.types import LABELS, FusedWindow, ModalityContribution, ModalityEstimate
+from .personal import head_arousal
 from .zones import zone_for
+from ..perception.baseline import PersonalHead
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,15 @@ def _smooth(name: str, inst: Optional[tuple[float, ...]], end: float, state: Map
 
 
 def fuse_window(seq: int, start: float, end: float, estimates: Sequence[ModalityEstimate], state: FusionState,
-                fusion: FusionConfig, window: WindowConfig, zones: ZoneConfig) -> tuple[FusedWindow, FusionState]:
+                fusion: FusionConfig, window: WindowConfig, zones: ZoneConfig,
+                head: Optional[PersonalHead] = None) -> tuple[FusedWindow, FusionState]:
     """Fuse one window's estimates.
 
     Each estimate counts with (configured modality weight x its quality); modalities that gave no
     estimate, or a field they could not estimate, are left out and the remaining weights
-    renormalise per field. Confidence is the weighted quality summed over the configured
+    renormalise per field. With a person's ``head`` (their profile's, from `affectedge
+    personalise`) its arousal stands in for the weighted one wherever the window has its inputs.
+    Confidence is the weighted quality summed over the configured
     modalities, divided by their total weight, so a missing or poor modality lowers it.
     """
     by_modality: dict[str, ModalityEstimate] = {}
@@ -79,8 +84,13 @@ def fuse_window(seq: int, start: float, end: float, estimates: Sequence[Modality
 
     new_state: dict[str, SmoothedValue] = {}
     out: dict[str, Optional[tuple[float, ...]]] = {}
+    personal = None
+    if head is not None:
+        a = head_arousal(head, list(by_modality.values()))
+        personal = None if a is None else (a,)
     for name in ("probabilities", "valence", "arousal"):
-        value, kept = _smooth(name, collect(name), end, state.fields, window)
+        inst = personal if name == "arousal" and personal is not None else collect(name)
+        value, kept = _smooth(name, inst, end, state.fields, window)
         out[name] = value
         if kept is not None:
             new_state[name] = kept

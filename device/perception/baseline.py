@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..core.config_base import StrictModel
 from ..core.config_yaml import load_model_file
@@ -68,6 +68,49 @@ class FaceBaseline(StrictModel):
         return v
 
 
+# What a personal head reads from a window's estimates (fusion/personal.py computes them).
+HEAD_INPUTS: tuple[str, ...] = ("z_hr", "z_rmssd", "z_eda", "z_scr", "physiology_arousal", "voice_arousal",
+                                "face_arousal", "face_valence", "distress", "laughter")
+
+
+class PersonalHead(StrictModel):
+    """A per-person model learned from caregivers' labels (`affectedge personalise`): logistic
+    regression from the window's inputs to P(heightened), applied by fusion as arousal = 2p - 1."""
+
+    target: Literal["state", "zone"] = Field(description="What it was trained on: state labels (stress against rest) or zone labels (yellow/red against blue/green).")
+    inputs: tuple[str, ...] = Field(description=f"Input names, in the order of the weights; any of {', '.join(HEAD_INPUTS)}.")
+    centre: tuple[float, ...] = Field(description="Per input, the training mean subtracted before the weights.")
+    scale: tuple[float, ...] = Field(description="Per input, the training SD divided by before the weights (> 0).")
+    weights: tuple[float, ...] = Field(description="Logistic-regression weights, one per input.")
+    bias: float = Field(description="Logistic-regression intercept.")
+    physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="The resting physiology the z inputs were computed against when it was trained (a copy, so the head stays what it was when the baseline is re-recorded).")
+    trained: str = Field(description="When and on what it was trained: logs, labelled windows, and its cross-validated figures against the generic output.")
+
+    @field_validator("inputs")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [x for x in v if x not in HEAD_INPUTS]
+        if unknown:
+            raise ValueError(f"unknown input(s) {', '.join(unknown)}; known: {', '.join(HEAD_INPUTS)}")
+        return v
+
+    @field_validator("centre", "scale", "weights")
+    @classmethod
+    def _finite_all(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("every number must be finite")
+        return v
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "PersonalHead":
+        n = len(self.inputs)
+        if not (len(self.centre) == len(self.scale) == len(self.weights) == n):
+            raise ValueError(f"centre, scale and weights need one number per input ({n})")
+        if any(x <= 0 for x in self.scale):
+            raise ValueError("scale must be > 0 (it divides)")
+        return self
+
+
 class PersonBaseline(StrictModel):
     """One person's baseline profile (the file `affectedge calibrate` writes)."""
 
@@ -80,6 +123,7 @@ class PersonBaseline(StrictModel):
     physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="Resting heart rate, HRV and EDA.")
     voice: Optional[VoiceBaseline] = Field(None, description="Resting voice (pitch and loudness while speaking); absent when the calibration had too little speech or no microphone: the voice path then uses population defaults.")
     face: Optional[FaceBaseline] = Field(None, description="The face model's mean output during the calibration's rest; absent when the calibration saw too few faces or had no camera. Recorded only: the face path does not apply it yet (docs/calibration.md).")
+    personal_head: Optional[PersonalHead] = Field(None, description="A per-person arousal model learned from caregivers' labels by `affectedge personalise`, written only when it beat the generic output beyond the interval (docs/personalise.md); fusion applies it.")
 
 
 # Coarse population norms, used per feature when a person's profile lacks it; one set per age

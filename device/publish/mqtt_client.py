@@ -61,17 +61,20 @@ def _read_password(config: PublishConfig) -> Optional[str]:
 class MqttPublisher:
     """Publishes outbox rows in order over one MQTT connection.
 
-    ``on_command(payload_bytes)`` runs on paho's thread for every message on the command topic.
+    ``on_command(payload_bytes)`` runs on paho's thread for every message on the command topic,
+    ``on_label(payload_bytes)`` for every message on the label topic.
     """
 
     def __init__(self, config: PublishConfig, device_id: str, outbox: Outbox,
                  on_command: Optional[Callable[[bytes], None]] = None,
-                 on_connected: Optional[Callable[[], None]] = None):
+                 on_connected: Optional[Callable[[], None]] = None,
+                 on_label: Optional[Callable[[bytes], None]] = None):
         self.config = config
         self.topics = DeviceTopics(config.prefix, device_id, config.homeassistant_prefix)
         self.outbox = outbox
         self.on_command = on_command
         self.on_connected = on_connected
+        self.on_label = on_label
         self.client_id = f"affectedge-{device_id}"
         self.where = f"{config.host}:{config.effective_port}"
         self.ack_latencies_s: deque[float] = deque(maxlen=100_000)  # window close -> PUBACK, this process only
@@ -191,13 +194,14 @@ class MqttPublisher:
         self._wake.set()
         return dropped
 
-    def publish_state(self, topic: str, payload: GatedPayload) -> None:
+    def publish_state(self, topic: str, payload: GatedPayload, retain: bool = True) -> None:
         """Retained state (settings, discovery, latest summary): the newest value is all that matters,
-        so it bypasses the outbox and is republished on every connect by the owner."""
+        so it bypasses the outbox and is republished on every connect by the owner. With
+        ``retain=False``, a reply of the moment (a label's acknowledgement)."""
         if not isinstance(payload, GatedPayload):
             raise PrivacyGateError("only payloads built by the privacy gate can be published")
         if self._client is not None:
-            self._client.publish(topic, payload.text, qos=QOS, retain=True)
+            self._client.publish(topic, payload.text, qos=QOS, retain=retain)
 
     def wait_drained(self, timeout_s: float, while_connected: bool = False) -> bool:
         """Wait until the outbox is empty (True) or the timeout passes (False); with
@@ -271,6 +275,8 @@ class MqttPublisher:
         log.info("connected to MQTT broker %s as %s; %d queued summaries to send", self.where, self.client_id, len(self.outbox))
         client.publish(self.topics.status, gate_status(ONLINE).text, qos=QOS, retain=True)
         client.subscribe(self.topics.command, qos=QOS)
+        if self.on_label is not None:
+            client.subscribe(self.topics.label, qos=QOS)
         if self.on_connected is not None:
             self.on_connected()
         self.connected.set()
@@ -297,3 +303,5 @@ class MqttPublisher:
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == self.topics.command and self.on_command is not None:
             self.on_command(bytes(message.payload))
+        elif message.topic == self.topics.label and self.on_label is not None:
+            self.on_label(bytes(message.payload))

@@ -28,6 +28,7 @@ SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
 
 SUMMARY_SCHEMA_ID = "affectedge.summary/1"
 SETTINGS_SCHEMA_ID = "affectedge.settings/1"
+LABEL_ACK_SCHEMA_ID = "affectedge.label_ack/1"
 
 # The whitelist: payload kind -> the only top-level fields it may carry (nested objects are
 # closed by the schema).
@@ -35,8 +36,9 @@ WHITELIST: dict[str, tuple[str, ...]] = {
     "summary": (
         "schema", "device", "seq", "subject", "created_utc", "period_start", "period_end", "windows",
         "windows_with_data", "zone", "zone_shares", "zone_privacy", "valence", "arousal", "top_emotion",
-        "confidence", "coverage", "sensors_live", "events", "faces_in_view", "vocal_events",
+        "confidence", "coverage", "sensors_live", "events", "faces_in_view", "vocal_events", "labels",
     ),
+    "label_ack": ("schema", "device", "id", "status", "reason", "labels"),
     "settings": ("schema", "device", "paused", "period_s", "rejected"),
     "ha_discovery": (
         "name", "unique_id", "state_topic", "value_template", "availability_topic", "payload_available",
@@ -217,8 +219,17 @@ def summary_payload(s: Summary, *, device: str, seq: int, subject: Optional[str]
         # class. Withheld under randomised response: a distress event would reveal the zone.
         "vocal_events": None if dp is not None else {
             name: {"confidence": _r(peak), "seconds": _r(seconds)} for name, (peak, seconds) in s.vocal_events.items()},
+        # How many caregiver labels the device holds: a count, never the labels (they stay on it).
+        "labels": s.labels,
     }
     return gate("summary", fields)
+
+
+def label_ack_payload(*, device: str, label_id: Optional[str], status: str, reason: Optional[str], labels: int) -> GatedPayload:
+    """The answer to one live label: its id (when it had a valid one), stored/duplicate/refused, a
+    fixed reason, and how many labels the device now holds."""
+    return gate("label_ack", {"schema": LABEL_ACK_SCHEMA_ID, "device": device, "id": label_id, "status": status,
+                              "reason": reason, "labels": labels})
 
 
 def settings_payload(*, device: str, paused: bool, period_s: float, rejected: Optional[str]) -> GatedPayload:

@@ -9,12 +9,13 @@ from typing import Optional, Sequence
 
 from ..core.types import Event, FusedWindow, ModalityEstimate
 from .commands import CommandError, parse_command
+from .labels import LabelRefused, LiveLabel, parse_label
 from .config import PublishConfig
 from .homeassistant import discovery_payloads
 from .mqtt_client import MqttPublisher
 from .outbox import Outbox
 from ..privacy.pseudonym import load_or_create_secret, pseudonym
-from .privacy import RandomisedResponse, settings_payload, summary_payload, warm_up
+from .privacy import RandomisedResponse, label_ack_payload, settings_payload, summary_payload, warm_up
 from .summaries import Summary, SummaryAggregator
 
 log = logging.getLogger("affectedge.publish")
@@ -36,8 +37,14 @@ class PublishSink:
         self._lock = threading.Lock()  # pipeline thread vs commands on paho's thread
         self._rejected: Optional[str] = None
         self.outbox = Outbox(config.outbox, config.outbox_max_messages)
+        # Live labels arrive on paho's thread and are stored from the pipeline's (``write_window``),
+        # stamped with the session clock of the latest window.
+        self._labels_in: list[tuple[Optional[LiveLabel], Optional[str]]] = []
+        self._label_ids: set[str] = set()
+        self.labels_refused = 0
+        self._emit = None
         self.publisher = MqttPublisher(config, device_id, self.outbox, on_command=self._on_command,
-                                       on_connected=self._publish_retained)
+                                       on_connected=self._publish_retained, on_label=self._on_label)
         try:
             self.publisher.start(wait_s=start_wait_s)
         except Exception:
@@ -49,8 +56,13 @@ class PublishSink:
 
     # ------------------------------------------------------------------ Sink
 
+    def attach_events(self, emit) -> None:
+        """The pipeline's event path: a stored live label goes through it to the session log."""
+        self._emit = emit
+
     def write_window(self, window: FusedWindow, estimates: Sequence[ModalityEstimate]) -> None:
         closed_at = time.perf_counter()  # the window has just closed: latency is measured from here
+        self._take_labels(window.end)
         with self._lock:
             if self.paused:
                 return
@@ -93,6 +105,42 @@ class PublishSink:
         if self.config.homeassistant_discovery:
             for topic, payload in discovery_payloads(self.publisher.topics):
                 self.publisher.publish_state(topic, payload)
+
+    def _on_label(self, raw: bytes) -> None:
+        try:
+            item = (parse_label(raw, self.subject), None)
+        except LabelRefused as exc:
+            item = (None, str(exc))
+        with self._lock:
+            self._labels_in.append(item)
+
+    def _take_labels(self, now: float) -> None:
+        """Store, count and acknowledge the labels received since the last window (pipeline thread)."""
+        with self._lock:
+            items, self._labels_in = self._labels_in, []
+        for label, reason in items:
+            if label is None:
+                self.labels_refused += 1
+                log.warning("label on %s refused: %s", self.publisher.topics.label, reason)
+                self._say(Event(now, "label_refused", "caregiver", {"reason": reason}))
+                status, lid = "refused", None
+            elif label.id in self._label_ids:
+                status, lid = "duplicate", label.id
+            else:
+                self._label_ids.add(label.id)
+                with self._lock:
+                    self.aggregator.labels += 1
+                self._say(Event(now, "caregiver_label", "caregiver", {"label": label.label, "id": label.id,
+                                                                     "start": round(max(0.0, now - label.span_s), 6),
+                                                                     "end": round(now, 6)}))
+                status, lid = "stored", label.id
+            ack = label_ack_payload(device=self.device_id, label_id=lid, status=status, reason=reason,
+                                    labels=self.aggregator.labels)
+            self.publisher.publish_state(self.publisher.topics.label_ack, ack, retain=False)
+
+    def _say(self, event: Event) -> None:
+        if self._emit is not None:
+            self._emit(event)
 
     def _on_command(self, raw: bytes) -> None:
         with self._lock:

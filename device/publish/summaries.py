@@ -63,6 +63,7 @@ class Summary:
     events: tuple[SummaryEvent, ...] = ()
     faces_in_view: Optional[int] = None  # most faces seen in one frame during the period
     vocal_events: dict[str, tuple[float, float]] = field(default_factory=dict)  # event -> (peak score, seconds heard)
+    labels: int = 0  # caregiver labels the device holds for this run (a count only)
 
 
 def _slope_per_minute(ts: list[float], xs: list[float]) -> Optional[float]:
@@ -96,6 +97,7 @@ class SummaryAggregator:
         self._sensors: set[str] = set()
         self._early_events: list[SummaryEvent] = []
         self._anchor = 0.0  # periods tile the clock from here (moves when the period changes)
+        self.labels = 0  # caregiver labels stored this run
 
     def set_period(self, period_s: float) -> None:
         """Takes effect at the next period boundary (a summary never mixes two periods)."""
@@ -208,4 +210,5 @@ class SummaryAggregator:
             events=tuple(p.events),
             faces_in_view=max(faces) if faces else None,
             vocal_events=dict(sorted(heard.items())),
+            labels=self.labels,
         )

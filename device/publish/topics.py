@@ -65,6 +65,16 @@ class DeviceTopics:
         """Commands to the device: pause, resume, period change."""
         return f"{self.base}/set"
 
+    @property
+    def label(self) -> str:
+        """Caregivers' labels pressed live (publish/labels.py); only the caregiver role may write it."""
+        return f"{self.base}/label"
+
+    @property
+    def label_ack(self) -> str:
+        """The device's answer to each label: stored, duplicate or refused (with a fixed reason)."""
+        return f"{self.base}/label/ack"
+
     def discovery(self, object_id: str, component: str = "sensor") -> str:
         return f"{self.ha_prefix}/{component}/{self.device}/{object_id}/config"
 

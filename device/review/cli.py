@@ -110,7 +110,8 @@ def cmd_label(args) -> int:
         from ..privacy.log_crypto import LogCipher
 
         cipher = LogCipher.from_key_file(args.key)
-    spans = [{"start": s.start, "end": s.end, "label": s.label, "valence": s.valence, "arousal": s.arousal} for s in labels.spans]
+    spans = [{"start": s.start, "end": s.end, "label": s.label, "valence": s.valence, "arousal": s.arousal, "task": s.task}
+             for s in labels.spans]
     added, duplicates = append_labels(args.log, spans, f"file:{Path(args.labels).name}", cipher)
     print(f"{args.log}: {added} label span(s) added, {duplicates} already there (not added twice)")
     return 0
@@ -120,15 +121,16 @@ def stored_labels(data, where: Path):
     """The labels kept in a log (``affectedge label``, or pressed live) as SessionLabels."""
     from .labels import LabelError, LabelledSpan, SessionLabels
 
-    spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"))
+    spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"), r.get("task"))
                     for r in data.labels), key=lambda s: s.start)
     if not spans:
         raise LabelError(f"{where}: no labels in this log: give --labels FILE, or add them with `affectedge label`")
     from ..core.types import ZONES
+    from .labels import STATES
 
-    kinds = {"zone" if s.label in ZONES else "emotion" for s in spans if s.label}
+    kinds = {"zone" if s.label in ZONES else "state" if s.label in STATES else "emotion" for s in spans if s.label}
     if len(kinds) > 1:
-        raise LabelError(f"{where}: the log's labels mix zones and emotions; evaluate with --labels FILE of one kind")
+        raise LabelError(f"{where}: the log's labels mix {' and '.join(sorted(kinds))}; evaluate with --labels FILE of one kind")
     return SessionLabels(where, kinds.pop() if kinds else "emotion", spans)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from ..fusion.config import ZoneConfig
 from ..core.types import LABELS, ZONES
 from ..fusion.zones import zone_for
-from .labels import ImageLabel, LabelError, LabelKind, SessionLabels
+from .labels import STATES, ImageLabel, LabelError, LabelKind, SessionLabels
 from .log_reader import SessionLogData
 from .metrics import (
     Interval,
@@ -69,6 +69,8 @@ class Scores:
     reliability: list[ReliabilityBin] = field(default_factory=list)
     valence: Optional[dict] = None      # {"n", "ccc", "rmse"}
     arousal: Optional[dict] = None
+    auc: Optional[Interval] = None      # state labels: arousal's ROC AUC, stress against rest
+    auc_without: dict[str, Interval] = field(default_factory=dict)  # ... leaving out one task's spans
 
     @property
     def coverage(self) -> float:
@@ -148,10 +150,10 @@ def _top(probabilities: Optional[dict]) -> tuple[Optional[str], Optional[float]]
     return label, probabilities[label]
 
 
-def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig = ZoneConfig()) -> Evaluation:
-    """Score the fused output and each modality of every run in ``data`` against ``labels``."""
-    estimates = {(e["run_id"], e["window_seq"], e["modality"]): e for e in data.estimates}
-    rows = []  # (window, span)
+def labelled_windows(data: SessionLogData, labels: SessionLabels) -> list:
+    """(window, span) for every window whose midpoint a span holds; an error naming both ranges
+    when none does."""
+    rows = []
     for w in data.windows:
         span = labels.at((w.start + w.end) / 2)
         if span is not None:
@@ -162,6 +164,15 @@ def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig 
         first, last = labels.spans[0].start, labels.spans[-1].end
         raise LabelError(f"{labels.path}: none of its {len(labels.spans)} span(s) ({first:g}-{last:g} s) overlaps a window of "
                          f"{data.path} ({start:g}-{end:g} s on the session clock): label times are seconds from the session's start")
+    return rows
+
+
+def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig = ZoneConfig()) -> Evaluation:
+    """Score the fused output and each modality of every run in ``data`` against ``labels``."""
+    estimates = {(e["run_id"], e["window_seq"], e["modality"]): e for e in data.estimates}
+    rows = labelled_windows(data, labels)
+    if labels.kind == "state":
+        return _evaluate_states(data, labels, rows, estimates)
     blocks = np.array([hash((w.run_id, int(w.start // BLOCK_S))) for w, _ in rows])
     scores = []
     for source in SOURCES:
@@ -200,6 +211,42 @@ def evaluate_log(data: SessionLogData, labels: SessionLabels, zones: ZoneConfig 
     return Evaluation(str(data.path), str(labels.path), labels.kind, scores)
 
 
+def _evaluate_states(data: SessionLogData, labels: SessionLabels, rows: list, estimates: dict) -> Evaluation:
+    """State labels (stress/rest): how well each source's arousal tells stress from rest (ROC AUC
+    with a 5 s block bootstrap interval), over all labelled windows and leaving out each task."""
+    from .metrics import roc_auc
+
+    blocks_all = np.array([hash((w.run_id, int(w.start // BLOCK_S))) for w, _ in rows])
+    tasks = sorted({s.task for _, s in rows if s.task and s.label == "stress"})
+    scores = []
+    for source in SOURCES:
+        arousal = []
+        for w, _ in rows:
+            if source == "fused":
+                arousal.append(w.arousal if w.status == "ok" else None)
+            else:
+                e = estimates.get((w.run_id, w.seq, source))
+                arousal.append(None if e is None else e.get("arousal"))
+        have = np.array([a is not None and s.label is not None for a, (_, s) in zip(arousal, rows)])
+        sc = Scores(source, "state", int(sum(1 for _, s in rows if s.label)), int(have.sum()), list(STATES))
+        if have.any():
+            a = np.array([x if x is not None else np.nan for x in arousal])
+            stress = np.array([s.label == "stress" for _, s in rows])
+            task = np.array([s.task or "" for _, s in rows])
+
+            def interval(keep: np.ndarray) -> Optional[Interval]:
+                idx = np.flatnonzero(keep)
+                if len(idx) == 0 or stress[idx].all() or not stress[idx].any():
+                    return None
+                stat = lambda ix: roc_auc(a[idx][ix], stress[idx][ix])  # noqa: E731
+                return Interval(stat(np.arange(len(idx))), *bootstrap(stat, len(idx), blocks_all[idx]))
+
+            sc.auc = interval(have)
+            sc.auc_without = {t: i for t in tasks if (i := interval(have & (task != t))) is not None}
+        scores.append(sc)
+    return Evaluation(str(data.path), str(labels.path), "state", scores)
+
+
 def evaluate_images(items: Sequence[ImageLabel], face_path, what: str, cropped: bool = False) -> Evaluation:
     """The face path on still photographs (one face each, chosen by the configured policy), or
     with ``cropped`` on images that are already face crops: the detector is skipped and the
@@ -233,6 +280,13 @@ def format_text(ev: Evaluation) -> str:
     def iv(i: Optional[Interval]) -> str:
         return "-" if i is None else f"{i.value:.3f} [{i.low:.3f}, {i.high:.3f}]"
 
+    if ev.kind == "state":
+        lines = [f"evaluated {ev.what} against {ev.labels} (state labels: stress against rest, scored on arousal)",
+                 f"{'source':<11}{'labelled':>9}{'covered':>9}  {'ROC AUC [95% CI]':<26}leaving out a task"]
+        for s in ev.scores:
+            without = "; ".join(f"without {t}: {iv(i)}" for t, i in s.auc_without.items())
+            lines.append(f"{s.source:<11}{s.labelled:>9}{s.coverage:>9.1%}  {iv(s.auc):<26}{without}")
+        return "\n".join(lines)
     lines = [f"evaluated {ev.what} against {ev.labels} ({ev.kind} labels)",
              f"{'source':<11}{'labelled':>9}{'covered':>9}  {'macro-F1 [95% CI]':<26}{'accuracy [95% CI]':<26}{'balanced acc. [95% CI]':<26}{'kappa':>7}{'ECE':>7}"]
     for s in ev.scores:

@@ -47,6 +47,8 @@ _WORDS = {
     "laughter_ended": "laughter over",
     "shouting_heard": "shouting heard",
     "shouting_ended": "shouting over",
+    "caregiver_label": "caregiver label stored",
+    "label_refused": "caregiver label refused",
 }
 _FAILING = frozenset({"source_down", "stage_down", "stage_restarting", "source_failed", "disconnected", "connect_failed",
                       "scan_failed", "sensor_not_found", "sink_failed", "analyser_failed", "outage"})

@@ -9,8 +9,11 @@ Three CSV layouts, told apart by their header:
   ``valence``/``arousal``;
 * images: ``image,label`` (a path, relative to the CSV's folder).
 
-A label is one of the four zones or one of the seven emotions (common synonyms such as
-``happiness`` or ``surprise`` are accepted); a file mixes neither kinds nor unknown words. An empty
+A label is one of the four zones, one of the seven emotions (common synonyms such as
+``happiness`` or ``surprise`` are accepted), or a state, ``stress`` or ``rest`` (what a stress
+protocol such as Stress-Predict labels; scored as arousal's ROC AUC); a file mixes neither kinds
+nor unknown words. An optional ``task`` column names what the span was (``interview``), so that
+figures can be given with and without a task. An empty
 label leaves that span unlabelled: it is excluded from every figure, never counted as neutral.
 Every problem is an error naming the file, line and column.
 """
@@ -36,7 +39,9 @@ class LabelError(AffectEdgeError):
     """A label file cannot be read; the message names the file, line and column."""
 
 
-LabelKind = Literal["zone", "emotion"]
+LabelKind = Literal["zone", "emotion", "state"]
+# States: the person at rest or under a stressor; arousal is expected higher under stress.
+STATES: tuple[str, ...] = ("rest", "stress")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class LabelledSpan:
     label: Optional[str]          # None: labelled only for valence/arousal
     valence: Optional[float] = None
     arousal: Optional[float] = None
+    task: Optional[str] = None    # what the span was ("interview"), for figures with and without it
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ def _normalise(word: str, path: Path, line: int, column: str) -> tuple[Optional[
         return None, None
     if w in ZONES:
         return w, "zone"
+    if w in STATES:
+        return w, "state"
     w = SYNONYMS.get(w, w)
     if w is None:
         raise LabelError(f"{path}:{line}: column {column!r}: {word!r} has no counterpart among the seven emotions "
@@ -86,7 +94,7 @@ def _normalise(word: str, path: Path, line: int, column: str) -> tuple[Optional[
     if w in LABELS:
         return w, "emotion"
     raise LabelError(f"{path}:{line}: column {column!r}: unknown label {word!r} (a zone: {', '.join(ZONES)}; "
-                     f"or an emotion: {', '.join(LABELS)})")
+                     f"an emotion: {', '.join(LABELS)}; or a state: {', '.join(STATES)})")
 
 
 def _number(text: str, path: Path, line: int, column: str, low: float = -math.inf, high: float = math.inf) -> Optional[float]:
@@ -117,7 +125,7 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
 def _kind(kinds: set, path: Path) -> LabelKind:
     kinds.discard(None)
     if len(kinds) > 1:
-        raise LabelError(f"{path}: mixes zone and emotion labels; evaluate one kind per file")
+        raise LabelError(f"{path}: mixes {' and '.join(sorted(kinds))} labels; evaluate one kind per file")
     return kinds.pop() if kinds else "emotion"
 
 
@@ -149,7 +157,10 @@ def read_session_labels(path: Path) -> SessionLabels:
         arousal = _number(r.get("arousal"), path, n, "arousal", -1.0, 1.0) if "arousal" in header else None
         if label is None and valence is None and arousal is None:
             continue  # unlabelled: excluded
-        spans.append(LabelledSpan(start, end, label, valence, arousal))
+        task = (r.get("task") or "").strip() or None if "task" in header else None
+        if task is not None and (len(task) > 40 or not task.replace("_", "").replace("-", "").isalnum()):
+            raise LabelError(f"{path}:{n}: column 'task': {task[:40]!r} is not a short name (letters, digits, - and _, at most 40)")
+        spans.append(LabelledSpan(start, end, label, valence, arousal, task))
     if not spans:
         raise LabelError(f"{path}: no labelled rows ({len(rows)} row(s) after the header, none with a label, "
                          "valence or arousal)")

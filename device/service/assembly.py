@@ -90,7 +90,9 @@ def build_pipeline(config: AppConfig, extra_sinks: Sequence[Sink] = (), run_info
         "path": str(config.perception.baseline_profile),
         "subject": baseline.subject,
         "created": baseline.created.isoformat(),
+        "personal_head": baseline.personal_head is not None,
     }
     sources = build_sources(config)
     live = any(getattr(s, "live", False) for s in sources)
-    return Pipeline(config, sources, build_analysers(config, baseline), build_sinks(config, extra_sinks, info, live), clock)
+    head = getattr(baseline, "personal_head", None)
+    return Pipeline(config, sources, build_analysers(config, baseline), build_sinks(config, extra_sinks, info, live), clock, head)

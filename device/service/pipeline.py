@@ -52,8 +52,9 @@ class RunStats:
 
 class Pipeline:
     def __init__(self, config: AppConfig, sources: Sequence[Source], analysers: Sequence[Analyser],
-                 sinks: Sequence[Sink], clock: Callable[[], float] = time.monotonic):
+                 sinks: Sequence[Sink], clock: Callable[[], float] = time.monotonic, personal_head=None):
         self.config = config
+        self.personal_head = personal_head  # the profile's, from `affectedge personalise`; fusion applies it
         self.sources = list(sources)
         self.analysers = list(analysers)
         self.sinks = list(sinks)
@@ -66,6 +67,10 @@ class Pipeline:
         self._failed_stages: dict[str, str] = {}
         self.last_progress = time.monotonic()
         self._failing_now: set[str] = set()
+        for sink in self.sinks:
+            # A sink that receives input for the log (live caregiver labels) hands it back as events.
+            if hasattr(sink, "attach_events"):
+                sink.attach_events(self._emit_event)
 
     # ------------------------------------------------------------------ running
 
@@ -194,7 +199,8 @@ class Pipeline:
                 self._emit_event(ev)
         self._note_recoveries(end)
         cfg = self.config
-        window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones)
+        window, self._state = fuse_window(k, start, end, estimates, self._state, cfg.fusion, cfg.window, cfg.zones,
+                                          self.personal_head)
         self._account(window)
         for sink in self.sinks:
             if self._guarded(sink, sink.write_window, window, estimates) and type(sink).__name__ in self._failed_sinks:

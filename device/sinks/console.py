@@ -41,6 +41,10 @@ def _heard_line(event: Event) -> Optional[str]:
     d = event.detail
     if event.kind in HEARD_KINDS:
         return f"{d.get('event')} heard, score {float(d.get('confidence', 0.0)):.2f}"
+    if event.kind == "caregiver_label":
+        return f"caregiver label: {d.get('label')} for the last {float(d.get('end', 0)) - float(d.get('start', 0)):.0f} s (stored)"
+    if event.kind == "label_refused":
+        return f"caregiver label refused: {d.get('reason')}"
     if event.kind in ENDED_KINDS:
         return f"{d.get('event')} over after {float(d.get('duration_s', 0.0)):.1f} s (peak score {float(d.get('confidence', 0.0)):.2f})"
     return None

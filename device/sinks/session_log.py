@@ -112,6 +112,8 @@ def append_labels(path: Path | str, spans: Sequence[dict], origin: str, cipher: 
             have.add(key)
             rec = {"start": float(s["start"]), "end": float(s["end"]), "label": s.get("label"),
                    "valence": s.get("valence"), "arousal": s.get("arousal"), "origin": origin}
+            if s.get("task"):
+                rec["task"] = s["task"]
             cur = db.execute("INSERT INTO labels (start, end, label, origin, added_utc, record) VALUES (?, ?, ?, ?, ?, ?)",
                              (*((rec["start"], rec["end"], rec["label"]) if cipher is None else (None, None, None)), origin, stamp, b""))
             lid = cur.lastrowid
@@ -155,6 +157,7 @@ class SessionLog:
         except sqlite3.Error as exc:
             raise SessionLogError(f"{self.path}: cannot open the session log ({exc})") from None
         self._pending_events: list[Event] = []
+        self._live_ids: set | None = None  # ids of live labels in this file, read on the first one
 
     def _check_encryption(self) -> None:
         """A log is encrypted from its first run or never: mixing would leave plaintext behind."""
@@ -206,12 +209,35 @@ class SessionLog:
 
     def _insert_events(self) -> None:
         rows = []
+        for e in self._pending_events:
+            if e.kind == "caregiver_label":
+                self._insert_live_label(e)
         for r in map(event_record, self._pending_events):
             self._event_seq += 1
             rows.append((self.run_id, self._event_seq, r["t"], r["kind"], r["source"],
                          self._seal(dumps(r["detail"]), f"events/{self.run_id}/{self._event_seq}")))
         if rows:
             self._db.executemany("INSERT INTO events (run_id, seq, t, kind, source, detail) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _insert_live_label(self, e: Event) -> None:
+        """A label pressed on the caregiver page, stored with its session time (once per id)."""
+        d = e.detail
+        if self._live_ids is None:
+            self._live_ids = set()
+            for lid, record in self._db.execute("SELECT id, record FROM labels WHERE origin = 'live'"):
+                text = self.cipher.open(bytes(record), f"labels/{lid}") if self.cipher else record
+                self._live_ids.add(json.loads(text).get("id"))
+        if d.get("id") in self._live_ids:
+            return
+        self._live_ids.add(d.get("id"))
+        rec = {"start": float(d["start"]), "end": float(d["end"]), "label": d["label"], "valence": None, "arousal": None,
+               "origin": "live", "id": d.get("id"), "run_id": self.run_id}
+        plain = self.cipher is None
+        cur = self._db.execute("INSERT INTO labels (start, end, label, origin, added_utc, record) VALUES (?, ?, ?, ?, ?, ?)",
+                               (*((rec["start"], rec["end"], rec["label"]) if plain else (None, None, None)), "live",
+                                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), b""))
+        lid = cur.lastrowid
+        self._db.execute("UPDATE labels SET record = ? WHERE id = ?", (self._seal(dumps(rec), f"labels/{lid}"), lid))
 
     def close(self) -> None:
         try:

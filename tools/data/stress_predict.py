@@ -41,6 +41,10 @@ BLOCKS = {"rest0": "stroop", "stroop": "stroop", "rest1": "interview", "intervie
           "rest2": "hyperventilation", "hyperventilation": "hyperventilation", "rest3": "hyperventilation"}
 
 
+class ProtocolError(Exception):
+    """A subject's tags do not give the protocol's seven spans (the subject is left out, and said so)."""
+
+
 @dataclass(frozen=True)
 class Protocol:
     subject: str
@@ -97,7 +101,8 @@ def protocol(folder: Path, subject: str) -> Protocol:
             run = seven
             break
     if run is None:
-        raise SystemExit(f"{tags_path}: no run of seven increasing tags with a 90-200 s hyperventilation")
+        raise ProtocolError(f"{tags_path}: no run of seven increasing tags with a 90-200 s hyperventilation "
+                            f"(tags at {', '.join(f'{t:.0f}' for t in fixed)} s): the protocol's spans cannot be told")
     if i:
         notes.append(f"{tags_path.name}: the protocol's tags are {i + 1}-{i + 7} of {len(fixed)}")
     bounds = [0.0, *run]
@@ -155,9 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--subjects", default="S01-S20", help="S01-S20 (default) or a comma list; S21-S35 are refused")
     args = ap.parse_args(argv)
+    left_out = []
     for s in subjects(args.subjects):
-        log = prepare(args.raw / s, s, args.out / s)
+        try:
+            log = prepare(args.raw / s, s, args.out / s)
+        except ProtocolError as exc:
+            left_out.append(s)
+            print(f"{s}: left out: {exc}")
+            continue
         print(f"{s}: {log}")
+    if left_out:
+        print(f"left out: {', '.join(left_out)}")
     return 0
 
 
