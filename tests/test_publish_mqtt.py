@@ -212,3 +212,85 @@ def test_restart_resumes_draining_and_seq_continues(tmp_path, pki):
     assert [s["period_start"] for s in summaries(obs)] == [0, 5, 10, 15, 20]
     obs.close()
     b.broker.stop()
+
+
+def _client_as(broker, user: str):
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-labels")
+    c.tls_set(ca_certs=str(broker.pki.ca))
+    c.username_pw_set(user, broker.passwords[user])
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    return c
+
+
+def test_live_labels_only_from_the_caregiver_validated_stored_once_acknowledged_and_counted(secure_broker, tmp_path):
+    """Issue 24: a label pressed on the caregiver page. The caregiver role's label is stored once
+    (a second delivery of the same press is a duplicate), acknowledged and counted in the summary;
+    a malformed label and one for another subject are refused with a fixed reason, counted and
+    said; the dashboard and device roles cannot publish labels at all (the broker's ACL); and the
+    labels themselves never leave the device, only their count."""
+    from affectedge.sinks.session_log import SessionLog
+    from affectedge.review.log_reader import read_log
+
+    obs = Observer(secure_broker)
+    sink = make_sink(secure_broker, tmp_path)
+    log = SessionLog(tmp_path / "session.sqlite", DEVICE)
+    said: list = []
+
+    def emit(event):
+        said.append(event)
+        log.write_event(event)
+
+    sink.attach_events(emit)
+    caregiver, dashboard = _client_as(secure_broker, "caregiver"), _client_as(secure_broker, "dashboard")
+    windows = fused_windows(150)
+
+    def feed(ws):
+        for w in ws:
+            sink.write_window(w, ())
+            log.write_window(w, ())
+
+    def acks() -> list[dict]:
+        return [json.loads(p) for p in obs.on(f"{TOPICS.base}/label/ack")]
+
+    feed(windows[:50])  # 10 s of session
+    press = json.dumps({"label": "yellow", "id": "press-0001", "span_s": 8}).encode()
+    for payload in (press, press, b'{"label": "purple", "id": "press-0002"}', b"not json",
+                    json.dumps({"label": "red", "id": "press-0003", "subject": "someone-else"}).encode()):
+        caregiver.publish(TOPICS.label, payload, qos=1).wait_for_publish(5)
+    dashboard.publish(TOPICS.label, json.dumps({"label": "blue", "id": "press-0004"}).encode(), qos=1).wait_for_publish(5)
+    # The broker delivers to the device's subscription; the sink stores at the next window.
+    assert obs.wait_for(lambda: len(obs.on(TOPICS.label)) >= 5)
+    deadline = time.monotonic() + 10
+    k = 50
+    while len(acks()) < 5 and time.monotonic() < deadline:
+        feed(windows[k:k + 1])
+        k += 1
+        time.sleep(0.05)
+    feed(windows[k:])
+    sink.close()
+    log.close()
+    got = acks()
+    assert [a["status"] for a in got] == ["stored", "duplicate", "refused", "refused", "refused"], got
+    assert got[0]["id"] == "press-0001" and got[0]["labels"] == 1 and got[0]["reason"] is None
+    assert got[2]["reason"].startswith("label must be one of") and got[3]["reason"].startswith("not a label")
+    assert got[4]["reason"] == "label for another subject than this device's"
+    for a in got:
+        _validator().validate(a)
+        assert set(a) == set(WHITELIST["label_ack"])
+        assert b"purple" not in json.dumps(a).encode() and b"someone-else" not in json.dumps(a).encode()
+    # The dashboard's label never reached the device: the ACL refused its publish.
+    assert not any(p == json.dumps({"label": "blue", "id": "press-0004"}).encode() for p in obs.on(TOPICS.label)), obs.on(TOPICS.label)
+    kinds = [e.kind for e in said]
+    assert kinds.count("caregiver_label") == 1 and kinds.count("label_refused") == 3
+    stored = read_log(tmp_path / "session.sqlite").labels
+    assert len(stored) == 1 and stored[0]["label"] == "yellow" and stored[0]["origin"] == "live"
+    assert stored[0]["end"] - stored[0]["start"] == pytest.approx(8.0) and stored[0]["end"] >= 10.0
+    assert summaries(obs)[-1]["labels"] == 1
+    assert not any(b"press-0001" in p for t, p, _ in obs.messages if t in (TOPICS.summary, TOPICS.state))  # a count, not labels
+    for c in (caregiver, dashboard):
+        c.disconnect()
+        c.loop_stop()
+    obs.close()

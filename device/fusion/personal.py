@@ -31,6 +31,11 @@ def head_inputs(estimates: Sequence[ModalityEstimate], physiology: PhysiologyBas
             value = phys.features.get(feature)
             if norm is not None and value is not None and math.isfinite(value):
                 out[name] = (value - norm.mean) / norm.sd
+        rise = phys.features.get("eda_rise_us")
+        if rise is not None and math.isfinite(rise):
+            # Relative to the person's resting level, so one head fits a wrist and a palm.
+            level = physiology.eda_tonic_us.mean if physiology.eda_tonic_us is not None else 1.0
+            out["eda_rise"] = rise / max(abs(level), 0.01)
         if phys.arousal is not None:
             out["physiology_arousal"] = phys.arousal
     for modality in ("voice", "face"):

@@ -69,7 +69,7 @@ class FaceBaseline(StrictModel):
 
 
 # What a personal head reads from a window's estimates (fusion/personal.py computes them).
-HEAD_INPUTS: tuple[str, ...] = ("z_hr", "z_rmssd", "z_eda", "z_scr", "physiology_arousal", "voice_arousal",
+HEAD_INPUTS: tuple[str, ...] = ("z_hr", "z_rmssd", "z_eda", "z_scr", "eda_rise", "physiology_arousal", "voice_arousal",
                                 "face_arousal", "face_valence", "distress", "laughter")
 
 

@@ -56,6 +56,7 @@ class PhysiologyConfig(StrictModel):
     rmssd_span_s: float = Field(30.0, ge=10, le=300, description="RMSSD is computed over this trailing span, seconds (30 s is the shortest span usually reported as 'ultra-short-term' HRV).")
     scr_span_s: float = Field(60.0, ge=10, le=600, description="SCRs per minute are counted over this trailing span, seconds.")
     eda_span_s: float = Field(10.0, gt=0, le=120, description="The tonic EDA level's quality is the sample coverage of this trailing span, seconds.")
+    eda_rise_span_s: float = Field(120.0, gt=0, le=1800, description="`eda_rise_us`, logged beside the features: the tonic EDA level above its lowest value over this trailing span, microsiemens. Unlike the level it does not drift up over an hour of wear (the electrode-skin contact settling), so a personal model can learn from it (`affectedge personalise`, docs/personalise.md); it does not enter the generic arousal.")
 
     hr_range_bpm: tuple[float, float] = Field((30.0, 220.0), description="Plausible heart rate, bpm; HR notifications outside are rejected as artefacts.")
     rr_range_s: tuple[float, float] = Field((0.27, 2.0), description="Plausible RR interval, seconds (0.27-2.0 s is 30-222 bpm); intervals outside are rejected.")
@@ -141,6 +142,7 @@ class PhysiologyAnalyser:
         self._eda_last_t: Optional[float] = None
         self._eda_run: Optional[tuple[float, float]] = None  # (value, since when) of the current unchanged run
         self._eda_flat = False
+        self._eda_lows: deque[tuple[float, float]] = deque()  # (t, tonic) with increasing tonic: the span's minimum first
 
     # ------------------------------------------------------------------ protocol
 
@@ -180,6 +182,10 @@ class PhysiologyAnalyser:
             return None
         # "person:" only when every feature behind this estimate was judged against the person.
         basis = f"person:{self.baseline.subject}" if person and not population else "population"
+        logged = {n: fv.value for n, fv in features.items()}
+        rise = self._eda_rise(end, features.get("eda_tonic_us"))
+        if rise is not None:
+            logged["eda_rise_us"] = rise
         return ModalityEstimate(
             modality=self.modality,
             start=start,
@@ -187,8 +193,21 @@ class PhysiologyAnalyser:
             quality=min(1.0, quality),
             arousal=arousal,
             basis=basis,
-            features={n: fv.value for n, fv in features.items()},
+            features=logged,
         )
+
+    def _eda_rise(self, end: float, tonic: Optional[FeatureValue]) -> Optional[float]:
+        """The tonic level above its minimum over the trailing ``eda_rise_span_s`` (a monotonic
+        deque keeps the minimum in O(1) per window)."""
+        lows = self._eda_lows
+        while lows and lows[0][0] < end - self.config.eda_rise_span_s:
+            lows.popleft()
+        if tonic is None:
+            return None
+        while lows and lows[-1][1] >= tonic.value:
+            lows.pop()
+        lows.append((end, tonic.value))
+        return tonic.value - lows[0][1]
 
     def take_events(self) -> list[Event]:
         events, self._events = self._events, []
