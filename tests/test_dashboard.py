@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,55 @@ def test_site_overview_with_fifty_devices_puts_offline_and_heightened_first(brow
         server.shutdown()
         server.server_close()
         broker.stop()
+
+
+def test_a_label_pressed_on_the_demos_caregiver_page_lands_in_the_session_log(browser, demo_session, tmp_path):
+    """Issue 24: the caregiver page's label buttons (real Chromium) publish to the device's label
+    topic; the device stores the label with its session time in the session log and acknowledges
+    it, and the page says so. The demo replays at the recording's pace so the press falls inside
+    the running session."""
+    import re
+    import signal
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from affectedge.review.log_reader import read_log
+
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "demo", "--dashboard", "--pace", "realtime",
+                             "--out", str(out), "--session", str(demo_session.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            m = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                url = m.group(1)
+        browser.get(url)
+        wait = WebDriverWait(browser, 60)
+        card = "#device-affectedge-demo"
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{card} .label-button[data-label='yellow']"))
+        browser.find_element(By.CSS_SELECTOR, f"{card} .label-button[data-label='yellow']").click()
+        status = f"{card} .label-status"
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, status).get_attribute("data-status") == "stored")
+        assert browser.find_element(By.CSS_SELECTOR, status).text == "label stored (1 this session)"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "dashboard-label.png"))
+        time.sleep(1.0)  # the label rides in the next window's transaction (one per 200 ms)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    labels = read_log(out / "session.sqlite").labels
+    assert len(labels) == 1, labels
+    (label,) = labels
+    assert label["label"] == "yellow" and label["origin"] == "live"
+    assert 0 <= label["start"] < label["end"] <= demo_session.duration_s and label["end"] - label["start"] <= 10.0

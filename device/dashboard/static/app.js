@@ -1,5 +1,6 @@
-// affectedge caregiver dashboard: subscribes to <prefix>/+/{summary,state,status,settings} over
-// MQTT-over-WebSockets and draws one card per device. Config: /config.json (written by
+// affectedge caregiver dashboard: subscribes to <prefix>/+/{summary,state,status,settings,label/ack}
+// over MQTT-over-WebSockets and draws one card per device, with label buttons (the caregiver role
+// publishes <prefix>/<device>/label). Config: /config.json (written by
 // `affectedge dashboard`), overridable with URL parameters broker, prefix, username, password.
 "use strict";
 
@@ -14,6 +15,9 @@ const CARDS_UP_TO = 3;     // ... and the cards show only the selected device be
 // How a tile sorts: a device in the red zone or offline stands out first, then yellow, ...
 const URGENCY = {red: 0, offline: 1, yellow: 2, blue: 3, green: 4, none: 5};
 let selected = null;
+let mqttClient = null, feedPrefix = "affectedge";
+const LABELS = ["blue", "green", "yellow", "red"];  // the buttons: the child's zone now, for the last LABEL_SPAN_S
+const LABEL_SPAN_S = 10;
 
 async function loadConfig() {
   let cfg = {broker: "ws://" + location.hostname + ":9001", prefix: "affectedge", username: null, password: null};
@@ -46,6 +50,16 @@ function deviceCard(id) {
     chip.dataset.modality = m;
     chip.textContent = m;
     sensors.appendChild(chip);
+  }
+  const buttons = el.querySelector(".label-buttons");
+  for (const label of LABELS) {
+    const b = document.createElement("button");
+    b.className = "label-button";
+    b.dataset.label = label;
+    b.textContent = label;
+    b.title = `the child has been in the ${label} zone for the last ${LABEL_SPAN_S} s`;
+    b.addEventListener("click", () => sendLabel(id, label));
+    buttons.appendChild(b);
   }
   document.getElementById("empty")?.remove();
   document.getElementById("devices").appendChild(el);
@@ -206,6 +220,29 @@ function showStatus(d, value) {
   layout();
 }
 
+// A caregiver's label: published to the device's label topic (only the caregiver role may: the
+// broker's ACL), stored on the device with its session time; the device's acknowledgement says so.
+function sendLabel(id, label) {
+  const d = devices.get(id);
+  const status = d.el.querySelector(".label-status");
+  if (!mqttClient || !mqttClient.connected) { status.textContent = "not sent: not connected"; return; }
+  const press = {label, id: (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(16) + Math.random().toString(16).slice(2, 10)), span_s: LABEL_SPAN_S};
+  status.textContent = `sending ${label} ...`;
+  status.dataset.pending = press.id;
+  mqttClient.publish(`${feedPrefix}/${id}/label`, JSON.stringify(press), {qos: 1}, err => {
+    if (err) status.textContent = `not sent: ${err.message}`;
+  });
+}
+
+function showLabelAck(d, a) {
+  const status = d.el.querySelector(".label-status");
+  status.dataset.status = a.status;
+  status.dataset.labels = String(a.labels);
+  status.textContent = a.status === "stored" ? `label stored (${a.labels} this session)`
+    : a.status === "duplicate" ? `label already stored (${a.labels} this session)`
+    : `label refused: ${a.reason}`;
+}
+
 function showSettings(d, s) {
   d.el.querySelector(".paused").hidden = !s.paused;
 }
@@ -216,12 +253,14 @@ async function main() {
   if (cfg.username) { opts.username = cfg.username; opts.password = cfg.password || ""; }
   setConnection("connecting to " + cfg.broker + " ...", "conn-connecting");
   const client = mqtt.connect(cfg.broker, opts);
+  mqttClient = client;
+  feedPrefix = cfg.prefix;
   let lastError = null, everConnected = false;
   client.on("connect", () => {
     everConnected = true;
     lastError = null;
     setConnection("connected to " + cfg.broker, "conn-connected");
-    client.subscribe(["summary", "state", "status", "settings"].map(k => `${cfg.prefix}/+/${k}`), {qos: 1});
+    client.subscribe(["summary", "state", "status", "settings", "label/ack"].map(k => `${cfg.prefix}/+/${k}`), {qos: 1});
   });
   // Say which URL is tried and why it fails: a browser gives no reason for a refused WebSocket,
   // so the likely one is named (no WebSocket listener on that broker, or the broker is down).
@@ -232,13 +271,16 @@ async function main() {
   client.on("close", () => setConnection("disconnected from " + cfg.broker + ": " + why() + "; retrying", "conn-error"));
   client.on("message", (topic, message) => {
     const parts = topic.split("/");
-    const kind = parts.pop(), id = parts.pop();
+    let kind = parts.pop();
+    if (kind === "ack" && parts[parts.length - 1] === "label") kind = "label/" + kind, parts.pop();
+    const id = parts.pop();
     const d = deviceCard(id);
     const text = message.toString();
     try {
       if (kind === "status") showStatus(d, text);
       else if (kind === "summary" || kind === "state") showSummary(d, JSON.parse(text));
       else if (kind === "settings") showSettings(d, JSON.parse(text));
+      else if (kind === "label/ack") showLabelAck(d, JSON.parse(text));
     } catch (e) {
       console.error("ignored a malformed message on " + topic, e);
     }
