@@ -187,3 +187,25 @@ def test_the_curriculums_examples_land_in_its_zones(word, valence, arousal, zone
 def test_zone_thresholds_are_checked_for_order():
     with pytest.raises(ValueError, match="distress_min_arousal"):
         ZoneConfig(distress_min_arousal=0.5)
+
+
+def test_a_personal_head_stands_in_for_arousal_as_a_pure_function_and_only_with_its_inputs():
+    """Issue 24: the profile's head (affectedge personalise) is applied inside fusion: the same
+    inputs give the same window every time; a window without any of its inputs keeps the generic
+    arousal."""
+    from affectedge.perception.baseline import MeanSd, PersonalHead, PhysiologyBaseline
+
+    head = PersonalHead(target="state", inputs=("z_hr", "eda_rise"), centre=(0.0, 0.0), scale=(1.0, 0.1), weights=(0.8, 1.2),
+                        bias=-0.5, physiology=PhysiologyBaseline(hr_bpm=MeanSd(mean=70.0, sd=5.0), eda_tonic_us=MeanSd(mean=0.3, sd=0.05)),
+                        trained="unit test")
+    phys = ModalityEstimate("physiology", 0.0, 0.2, 0.9, arousal=-0.2, features={"hr_bpm": 80.0, "eda_tonic_us": 0.35, "eda_rise_us": 0.03})
+    args = (FusionState(), FusionConfig(), WindowConfig(smoothing_tau_s=0.0), ZoneConfig())
+    a, _ = fuse_window(0, 0.0, 0.2, [phys], *args, head=head)
+    b, _ = fuse_window(0, 0.0, 0.2, [phys], *args, head=head)
+    assert a == b
+    # z_hr = 2, eda_rise = 0.03 / 0.3 = 0.1 -> logit 0.8 * 2 + 1.2 * 1 - 0.5 = 2.3
+    assert a.arousal == pytest.approx(2 / (1 + math.exp(-2.3)) - 1)
+    face = ModalityEstimate("face", 0.0, 0.2, 0.9, probabilities=(1, 0, 0, 0, 0, 0, 0), valence=0.0, arousal=0.1)
+    plain, _ = fuse_window(0, 0.0, 0.2, [face], *args)
+    headless, _ = fuse_window(0, 0.0, 0.2, [face], *args, head=head)
+    assert headless.arousal == plain.arousal == pytest.approx(0.1)

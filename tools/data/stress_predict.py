@@ -14,6 +14,11 @@ For each subject folder ``RAW_DATA_DIR/SXX`` (an Empatica E4 export and ``tags_S
    the Stroop test), adult heart-rate norms.
 3. **session log** (``DIR/SXX/session.sqlite``): ``affectedge analyse`` of the whole recording
    against that baseline, and the labels stored in it with ``affectedge label``.
+4. **personalise** (with ``--personalise``): ``affectedge personalise`` on each subject's log,
+   which writes a personal head into the subject's profile only where it beats the generic
+   arousal beyond the interval; then one table: per subject the generic and the personal ROC AUC
+   (mean over the three task rotations), with and without the hyperventilation, and whether it
+   was written; medians and counts below it.
 
 Subjects S21-S35 are never read: they are held out for an independent check (issue 24); the
 tool refuses them. Nothing of the data set is committed except the test subset in
@@ -154,14 +159,46 @@ def prepare(folder: Path, subject: str, out: Path, check_s: float = 10.0) -> Pat
     return log
 
 
+def personalise_table(out: Path, names: list[str]) -> str:
+    """``affectedge personalise`` per prepared subject (writing where it wins) and the table."""
+    import json
+    import statistics
+
+    rows = []
+    for s in names:
+        folder = out / s
+        log = folder / "analysis" / "session.sqlite"
+        if not log.is_file():
+            continue
+        subject = next((folder / "profiles").glob("*/current.yaml")).parent.name
+        _affectedge("personalise", str(log), "--subject", subject, "--profiles", str(folder / "profiles"), "--out", str(folder))
+        r = json.loads((folder / f"personalise-{subject}.json").read_text())
+        f = r["figures"]
+        hv = f["without"].get("hyperventilation", {})
+        rows.append((s, f["generic_auc"], f["personal_auc"], hv.get("generic_auc"), hv.get("personal_auc"),
+                     f["difference_low"], f["difference_high"], r["written"] is not None))
+    lines = [f"{'subject':<8}{'generic':>9}{'personal':>10}{'generic -HV':>13}{'personal -HV':>14}  {'difference 95% CI':<20}written",
+             *(f"{s:<8}{g:>9.3f}{p:>10.3f}{gh:>13.3f}{ph:>14.3f}  [{lo:+.3f}, {hi:+.3f}]    {'yes' if w else 'no'}"
+               for s, g, p, gh, ph, lo, hi, w in rows)]
+    med = [statistics.median(r[i] for r in rows) for i in (1, 2, 3, 4)]
+    better = sum(1 for r in rows if r[2] > r[1])
+    lines.append(f"{'median':<8}{med[0]:>9.3f}{med[1]:>10.3f}{med[2]:>13.3f}{med[3]:>14.3f}")
+    lines.append(f"personal above generic in {better} of {len(rows)} subjects; beyond the interval (written) in "
+                 f"{sum(1 for r in rows if r[7])}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("raw", type=Path, help="the data set's Raw_data folder")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--subjects", default="S01-S20", help="S01-S20 (default) or a comma list; S21-S35 are refused")
+    ap.add_argument("--personalise", action="store_true", help="then run affectedge personalise on each and print the table")
+    ap.add_argument("--skip-prepare", action="store_true", help="use the logs already in --out (with --personalise)")
     args = ap.parse_args(argv)
     left_out = []
-    for s in subjects(args.subjects):
+    names = subjects(args.subjects)
+    for s in ([] if args.skip_prepare else names):
         try:
             log = prepare(args.raw / s, s, args.out / s)
         except ProtocolError as exc:
@@ -171,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s}: {log}")
     if left_out:
         print(f"left out: {', '.join(left_out)}")
+    if args.personalise:
+        print(personalise_table(args.out, names))
     return 0
 
 
