@@ -102,6 +102,25 @@ def test_dashboard_shows_zone_trend_confidence_sensors_and_offline(secure_broker
     obs.close()
 
 
+def _demo_with_dashboard(demo_session, out: Path, *pace: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "affectedge", "demo", "--dashboard", *pace, "--out", str(out),
+                             "--session", str(demo_session.root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _dashboard_address(proc: subprocess.Popen) -> tuple[str, str]:
+    """The page's URL and its feed, from the line the demo prints."""
+    import re
+
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        m = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/) \(feed (ws://127\.0\.0\.1:\d+)\)", line)
+        if m:
+            return m.group(1), m.group(2)
+
+
 def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(browser, demo_session, tmp_path):
     """`affectedge demo --dashboard`: the embedded broker gets a WebSocket listener, the page's URL is
     printed, and the page shows the replay with a value scale, a span that fits the data, the events
@@ -113,19 +132,9 @@ def test_demo_dashboard_shows_the_replay_with_scale_words_and_no_missing_files(b
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "demo", "--dashboard", "--pace", "fast", "--linger", "25",
-                             "--out", str(tmp_path / "demo"), "--session", str(demo_session.root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    proc = _demo_with_dashboard(demo_session, tmp_path / "demo", "--pace", "fast", "--linger", "25")
     try:
-        url = None
-        while url is None:
-            line = proc.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            m = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/) \(feed (ws://127\.0\.0\.1:\d+)\)", line)
-            if m:
-                url, feed = m.groups()
+        url, feed = _dashboard_address(proc)
         browser.get(url)
         wait = WebDriverWait(browser, 60)
         wait.until(lambda d: d.find_element(By.ID, "connection").text == f"connected to {feed}")
@@ -243,7 +252,6 @@ def test_a_label_pressed_on_the_demos_caregiver_page_lands_in_the_session_log(br
     topic; the device stores the label with its session time in the session log and acknowledges
     it, and the page says so. The demo replays at the recording's pace so the press falls inside
     the running session."""
-    import re
     import signal
 
     from selenium.webdriver.common.by import By
@@ -252,19 +260,9 @@ def test_a_label_pressed_on_the_demos_caregiver_page_lands_in_the_session_log(br
     from affectedge.review.log_reader import read_log
 
     out = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "affectedge", "demo", "--dashboard", "--pace", "realtime",
-                             "--out", str(out), "--session", str(demo_session.root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    proc = _demo_with_dashboard(demo_session, out, "--pace", "realtime")
     try:
-        url = None
-        while url is None:
-            line = proc.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            m = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", line)
-            if m:
-                url = m.group(1)
+        url, _ = _dashboard_address(proc)
         browser.get(url)
         wait = WebDriverWait(browser, 60)
         card = "#device-affectedge-demo"
