@@ -160,10 +160,9 @@ def test_profile_file_is_validated_keyed_by_pseudonym_without_raw_data(rest_prof
     loaded = load_baseline(path)
     assert loaded == outcome.profile == load_baseline(path.parent / "current.yaml")
     doc = yaml.safe_load(path.read_text())
-    assert set(doc) == {"schema_version", "subject", "created", "physiology", "voice", "face"}
-    # Aggregates only: means and SDs, and seven mean probabilities.
+    assert set(doc) == {"schema_version", "subject", "created", "physiology", "voice"}
+    # Aggregates only: means and SDs.
     assert all(set(v) == {"mean", "sd"} for v in [*doc["physiology"].values(), *doc["voice"].values()])
-    assert set(doc["face"]) == {"neutral_probabilities"} and len(doc["face"]["neutral_probabilities"]) == 7
     assert "demo-subject" not in path.read_text()
 
 
@@ -392,17 +391,16 @@ def test_voice_baseline_pitch_is_plausible_against_librosa_pyin(rest_profile, se
     assert abs(outcome.profile.voice.f0_hz.mean - np.median(pyin_f0)) <= 0.10 * np.median(pyin_f0)
 
 
-def test_face_baseline_is_the_mean_of_the_face_analysers_windows(rest_profile, session_estimates):
+def test_no_face_baseline_is_recorded_and_the_reason_is_said(rest_profile):
+    """Issue 24: the face section was recorded and never applied; measured, dividing the rest's
+    face output out lowered macro-F1 on the demo's labelled windows from 0.657 to 0.310, so it is
+    no longer recorded (docs/calibration.md)."""
     outcome, text, _ = rest_profile
-    face = [e for e in session_estimates if e.modality == "face"]
-    assert sum(e.features["face_frames"] for e in face) >= 50
-    expected = np.mean([e.probabilities for e in face], axis=0)
-    got = np.asarray(outcome.profile.face.neutral_probabilities)
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
-    assert f"face baseline: the model's output at rest over {len(face)} windows" in text
+    assert outcome.profile.face is None and "face" not in yaml.safe_load(outcome.profile_path.read_text())
+    assert "face baseline: not recorded: the model's output during a rest is not a neutral face to divide out" in text
 
 
-def test_profile_with_voice_and_face_drives_the_analysers(rest_profile):
+def test_profile_with_voice_drives_the_analysers(rest_profile):
     """The service's analysers built with the profile say what they do with it."""
     from affectedge.perception.face import FaceAnalyser, FaceConfig
     from affectedge.perception.voice import VoiceAnalyser, VoiceConfig
@@ -410,10 +408,8 @@ def test_profile_with_voice_and_face_drives_the_analysers(rest_profile):
     profile = rest_profile[0].profile
     voice = VoiceAnalyser(VoiceConfig(), profile)
     assert voice.basis == f"person:{profile.subject}" and voice.describe().endswith(f"relative to person:{profile.subject}")
-    # The face section is recorded, not applied (docs/calibration.md): the analyser says so.
     face = FaceAnalyser(FaceConfig(), baseline=profile)
-    assert face.describe().endswith("on the population scale (the profile's face baseline is recorded but not applied yet)")
-    assert FaceAnalyser(FaceConfig(), path=face.path).describe().endswith("(no face baseline)")
+    assert face.describe().endswith("on the population scale (no face baseline: docs/calibration.md)")
 
 
 @pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed (tools/setup/install_system_deps.sh installs it)")
@@ -428,16 +424,6 @@ def test_muted_microphone_rejects_the_voice_baseline_and_keeps_the_rest(demo_ses
     assert "voice baseline: rejected, left out of the profile: too little voiced speech" in text
     assert outcome.left_out == [f"voice: {outcome.voice.problem}"]
     assert "voice" not in yaml.safe_load(outcome.profile_path.read_text())
-
-
-def test_faceless_video_rejects_the_face_baseline(demo_session, tmp_path):
-    no_face = next(c.path for c in demo_session.camera_clips if c.path.name == "no_face.mp4")
-    outcome, text = run(plan_from_config(replay_config(tmp_path, camera=no_face), duration_s=4, force=True))
-    assert outcome.face is not None and outcome.face.baseline is None
-    assert outcome.face.problem.startswith("too few frames with a face: a face of adequate quality in 0 of ")
-    assert "needs at least 50 (calibration.baseline.min_face_frames)" in outcome.face.problem
-    assert "face baseline: rejected, left out of the profile: too few frames with a face" in text
-    assert not outcome.ok  # nothing else was measured: no profile
 
 
 def test_a_wristbands_patchy_beat_intervals_leave_rmssd_out_not_the_person(tmp_path):

@@ -58,7 +58,7 @@ class BaselineRecordingConfig(StrictModel):
     sd_floor_fraction: float = Field(0.25, ge=0, le=1, description="Each resting SD (physiology features, voice pitch and loudness) is raised to at least this fraction of the population SD, so a very steady rest does not make ordinary fluctuations read as extreme arousal.")
     eda_sd_floor_fraction: float = Field(0.1, ge=0, le=1, description="The resting SD of the tonic EDA level is raised to at least this fraction of the person's own resting level (instead of sd_floor_fraction of the population SD, 1 uS): skin conductance changes in proportion to its level, and a wrist at rest reads 0.1-0.6 uS, where a 1 uS floor hid every change (issue 24).")
     min_voiced_speech_s: float = Field(10.0, gt=0, le=3600, description="The voice baseline needs at least this much voiced speech (windows the voice analyser calls speech and finds a pitch in), seconds; with less it is left out of the profile and the voice path keeps its population defaults.")
-    min_face_frames: int = Field(50, ge=1, description="The face baseline needs at least this many frames with a face of adequate quality (perception.face.min_quality); with fewer it is left out of the profile and the face path keeps its population reading.")
+    min_face_frames: int = Field(50, ge=1, description="No longer used: calibration records no face baseline (docs/calibration.md). Kept so that configs which set it still load.")
 
 
 class CalibrationConfig(StrictModel):

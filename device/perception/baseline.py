@@ -122,7 +122,7 @@ class PersonBaseline(StrictModel):
     created: datetime = Field(description="When the profile was made (ISO 8601).")
     physiology: PhysiologyBaseline = Field(default_factory=PhysiologyBaseline, description="Resting heart rate, HRV and EDA.")
     voice: Optional[VoiceBaseline] = Field(None, description="Resting voice (pitch and loudness while speaking); absent when the calibration had too little speech or no microphone: the voice path then uses population defaults.")
-    face: Optional[FaceBaseline] = Field(None, description="The face model's mean output during the calibration's rest; absent when the calibration saw too few faces or had no camera. Recorded only: the face path does not apply it yet (docs/calibration.md).")
+    face: Optional[FaceBaseline] = Field(None, description="No longer written: the model's output during a rest is not a neutral face to divide out (docs/calibration.md has the measurement). A profile from before that holds it is read and the section ignored.")
     personal_head: Optional[PersonalHead] = Field(None, description="A per-person arousal model learned from caregivers' labels by `affectedge personalise`, written only when it beat the generic output beyond the interval (docs/personalise.md); fusion applies it.")
 
 

@@ -6,9 +6,10 @@ the Analyser: it drops live frames that waited too long for inference (counted; 
 limits the frame rate itself, see sources/frame_rate.py), and turns the frames of a window into
 one quality-weighted estimate. A window without a face has no estimate: never "neutral".
 
-A person's profile may carry a ``face`` section (the model's mean output during the calibration's
-rest, recorded by `affectedge calibrate`). It is recorded but not applied yet: the estimate stays
-on the population scale and ``describe()`` says so; docs/calibration.md explains why.
+No face baseline is applied: the estimate stays on the population scale and ``describe()`` says
+so. The model's output during a calibration's rest is not a neutral face to divide out (measured:
+it lowered macro-F1 on the demo's labelled windows from 0.657 to 0.310), so calibration no longer
+records one; docs/calibration.md.
 """
 
 from __future__ import annotations
@@ -505,8 +506,7 @@ class FaceAnalyser:
     def __init__(self, config: FaceConfig, path: Optional[FacePath] = None, source: str = "camera",
                  live: bool = False, clock: Callable[[], float] = time.monotonic, baseline=None):
         self.config = config
-        # Only reported (see the module docstring): the estimates stay on the population scale.
-        self.face_baseline_recorded = getattr(baseline, "face", None) is not None
+        # No face baseline is applied (docs/calibration.md): the estimates stay on the population scale.
         self.path = path if path is not None else load_face_path(config)
         self.source = source
         self.live = live
@@ -520,8 +520,7 @@ class FaceAnalyser:
 
     def describe(self) -> str:
         """One line for logs and the demo: what the face path reads and relative to what."""
-        note = ("the profile's face baseline is recorded but not applied yet" if self.face_baseline_recorded
-                else "no face baseline")
+        note = "no face baseline: docs/calibration.md"
         va = "the model's own valence and arousal" if self.path.spec.gives_valence_arousal else "valence and arousal from the circumplex"
         return (f"face: {self.config.detector_model} + {self.config.expression_model} ({self.config.backend}); "
                 f"{va}, on the population scale ({note})")
