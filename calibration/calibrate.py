@@ -79,7 +79,13 @@ def run_checks(plan: CalibrationPlan, out: TextIO) -> list[CheckResult]:
     """Watch every configured sensor for ``calibration.check_s`` and judge what arrived."""
     config = plan.config
     cal = config.calibration
-    span = PhaseSpan(cal.check_s, plan.start_s)
+    physio_sources = build_sources(_without(config, "camera", "microphone"))
+    expected = {s.name: getattr(s, "expected_kinds", {}) for s in physio_sources}
+    # Long enough for every reading the sensors say they send (an E4's first beat interval comes
+    # after about 25 s): a shorter check would pass on EDA alone and never check the heart.
+    first = max((t for kinds in expected.values() for t in kinds.values()), default=0.0)
+    check_s = max(cal.check_s, first + 5.0) if first else cal.check_s
+    span = PhaseSpan(check_s, plan.start_s)
     analysers: list = []
     camera = microphone = None
     if config.sources.camera is not None:
@@ -90,10 +96,12 @@ def run_checks(plan: CalibrationPlan, out: TextIO) -> list[CheckResult]:
         vad, why = project_vad()
         microphone = MicrophoneCheck(cal.microphone, span, vad, why)
         analysers.append(microphone)
-    sensors = [s.name for s in build_sources(_without(config, "camera", "microphone"))]
-    physiology = PhysiologyCheck(cal.physiology, config.perception.physiology, span, sensors)
+    sensors = [s.name for s in physio_sources]
+    physiology = PhysiologyCheck(cal.physiology, config.perception.physiology, span, sensors, expected,
+                                 {s.name: getattr(s, "gappy_kinds", frozenset()) for s in physio_sources})
     analysers.append(physiology)
-    out.write(f"Step 1 of 2: checking the sensors for {cal.check_s:g} s. Sit the person as for a session; ask them to say a few sentences.\n")
+    longer = f" (not {cal.check_s:g} s: a sensor here sends its first reading of every kind only by {first:g} s)" if check_s > cal.check_s else ""
+    out.write(f"Step 1 of 2: checking the sensors for {check_s:g} s{longer}. Sit the person as for a session; ask them to say a few sentences.\n")
     out.flush()
     sink = _run_phase(config, analysers, span)
     physiology.on_events(sink.events)

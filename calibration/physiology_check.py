@@ -35,11 +35,14 @@ class PhysiologyCheck:
 
     modality = "physiology"
 
-    def __init__(self, config: PhysiologyCheckConfig, physiology: PhysiologyConfig, span: PhaseSpan, sensors: list[str]):
+    def __init__(self, config: PhysiologyCheckConfig, physiology: PhysiologyConfig, span: PhaseSpan, sensors: list[str],
+                 expected: Optional[dict[str, dict[str, float]]] = None, gappy: Optional[dict[str, frozenset]] = None):
         self.config = config
         self.physiology = physiology
         self.span = span
         self.stats: dict[str, _SensorStats] = {name: _SensorStats() for name in sensors}
+        self.expected = expected or {}  # sensor -> the kinds it sends (and when the first comes)
+        self.gappy = gappy or {}  # sensor -> kinds it leaves gaps in by design (a wristband's beats)
 
     def accepts(self, sample: Sample) -> bool:
         return isinstance(sample, PhysioSample)
@@ -78,6 +81,9 @@ class PhysiologyCheck:
                                 "is the sensor switched on, worn, charged and paired with this device?")]
         counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(data.items()))
         out = [CheckResult(name, "data", "pass", f"readings in {seconds:.0f} s: {counts}")]
+        for kind in sorted(set(self.expected.get(name, {})) - set(data)):
+            out.append(CheckResult(name, f"data {kind}", "fail", f"no {_NAMES[kind]} reading in {seconds:.0f} s (this sensor sends one)",
+                                   "is the sensor worn snugly? a wristband needs skin contact under its optical sensor for the heart"))
 
         for kind, values in sorted(data.items()):
             v = np.asarray(values)
@@ -94,8 +100,11 @@ class PhysiologyCheck:
                 ratio = rate / expected
                 figure = f"{_NAMES[kind]} at {rate:.2f} Hz, expected {expected:g} Hz"
             status = graded(min(ratio, 1.0), c.rate_fail_below, c.rate_warn_below)
-            out.append(CheckResult(name, f"rate {kind}", status, figure,
-                                   "" if status == "pass" else "readings are being lost: move the device closer to the sensor, or charge the sensor"))
+            advice = "" if status == "pass" else "readings are being lost: move the device closer to the sensor, or charge the sensor"
+            if kind in self.gappy.get(name, ()) and status != "pass":
+                status = "warn"
+                advice = "this sensor drops the beats it is unsure of by design; heart rate comes from its own HR readings then"
+            out.append(CheckResult(name, f"rate {kind}", status, figure, advice))
 
             low, high = {"hr": p.hr_range_bpm, "rr": p.rr_range_s, "eda": p.eda_range_us}[kind]
             plausible = sum(in_range(float(x), (low, high)) for x in v) / len(v)

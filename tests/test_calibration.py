@@ -446,3 +446,33 @@ def test_a_wristbands_patchy_beat_intervals_leave_rmssd_out_not_the_person(tmp_p
     written = load_baseline(next((tmp_path / "profiles").glob("*/current.yaml")))
     assert written.physiology.eda_tonic_us is not None and written.physiology.hr_bpm is not None
     assert written.physiology.rmssd_ms is None  # the population norm stands for it
+
+
+def test_the_sensor_check_waits_for_every_kind_a_wristband_sends(tmp_path):
+    """Issue 24, first-run defect 3: the 10 s check passed on "readings in 10 s: eda 40" while the
+    E4's heart rate starts at 10 s and its first beat interval at about 24 s, so the heart was
+    never checked. The check now lasts until the format's last first reading (35 s for an E4) and
+    fails a kind the sensor should send but did not (real S15 data; then the same folder without its
+    HR.csv and IBI.csv, a band whose optical sensor is off the skin)."""
+    import shutil
+
+    data = Path(__file__).resolve().parent / "data" / "stress_predict" / "S15"
+
+    def check(folder: Path) -> str:
+        doc = {"device": {"subject_id": "stress-predict-s15"}, "run": {"pace": "fast"}, "log": {"console": False},
+               "sources": {"physiology": [{"backend": "replay_csv", "path": str(folder), "format": "e4"}]},
+               "calibration": {"check_s": 10.0, "profiles_dir": str(tmp_path / "profiles"), "baseline": {"duration_s": 200.0}}}
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(doc))
+        return run(plan_from_config(config, profiles=tmp_path / "profiles"))[1]
+
+    text = check(data)
+    assert "checking the sensors for 35 s (not 10 s: a sensor here sends its first reading of every kind only by 30 s)" in text
+    assert "[PASS] physiology data: readings in 35 s: eda 140, hr 25, rr 11" in text
+    assert "[WARN] physiology rate rr: RR intervals cover" in text and "drops the beats it is unsure of by design" in text
+    eda_only = tmp_path / "eda-only"
+    eda_only.mkdir()
+    shutil.copy(data / "EDA.csv", eda_only / "EDA.csv")
+    text = check(eda_only)
+    assert "[FAIL] physiology data hr: no heart rate reading in 35 s (this sensor sends one)" in text
+    assert "[FAIL] physiology data rr: no RR interval reading in 35 s (this sensor sends one)" in text

@@ -261,4 +261,13 @@ def read_edf(path: Path) -> Iterator[Union[Row, Malformed]]:
     yield from rows
 
 
+# What a format's device sends, and when its first reading of each kind comes at the earliest
+# (seconds from the recording's start): an Empatica E4 writes its first heart rate after 10 s (a
+# 10 s average) and its first beat interval after about 25 s, so a 10 s sensor check saw EDA only
+# and never checked the heart (issue 24). The check covers these (calibration/physiology_check.py).
+EXPECTED_KINDS: dict[str, dict[str, float]] = {"e4": {"eda": 0.25, "hr": 10.0, "rr": 30.0}}
+# Kinds a format's device leaves gaps in by design: the E4 drops every beat it is unsure of, so
+# its beat intervals cover a fraction of the time however well it is worn.
+GAPPY_KINDS: dict[str, frozenset[str]] = {"e4": frozenset({"rr"})}
+
 READERS: dict[str, Reader] = {"affectedge": read_affectedge_csv, "rr_text": read_rr_text, "e4": read_e4, "edf": read_edf}

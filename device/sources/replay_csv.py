@@ -16,7 +16,7 @@ from ..core.config_base import ConfigPath, StrictModel
 from ..core.errors import SourceError
 from ..core.types import Event, PhysioSample
 from .base import MAX_START_S, SourceBackend
-from .physio_formats import READERS, Malformed
+from .physio_formats import EXPECTED_KINDS, GAPPY_KINDS, READERS, Malformed
 
 
 class ReplayCsvConfig(StrictModel):
@@ -32,6 +32,9 @@ class ReplayCsvSource:
     def __init__(self, config: ReplayCsvConfig, name: str = "physiology"):
         self.config = config
         self.name = name
+        # Kind -> seconds until its first reading, where the format says (the sensor check waits for them).
+        self.expected_kinds: dict[str, float] = dict(EXPECTED_KINDS.get(config.format, {}))
+        self.gappy_kinds: frozenset[str] = GAPPY_KINDS.get(config.format, frozenset())
 
     def open(self) -> None:
         path = self.config.path
