@@ -130,8 +130,9 @@ def _affectedge(*args: str) -> str:
     return r.stdout
 
 
-def prepare(folder: Path, subject: str, out: Path, check_s: float = 10.0) -> Path:
-    """Labels, baseline on the first rest, and the labelled session log of one subject."""
+def prepare(folder: Path, subject: str, out: Path, check_s: float = 35.0) -> Path:
+    """Labels, baseline on the first rest, and the labelled session log of one subject. The sensor
+    check takes 35 s (an E4's first beat interval comes by 30 s); the baseline is the rest after it."""
     out.mkdir(parents=True, exist_ok=True)
     p = protocol(folder, subject)
     write_labels(p, out / "labels.csv")
