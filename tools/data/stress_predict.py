@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("raw", type=Path, help="the data set's Raw_data folder")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--subjects", default="S01-S20", help="S01-S20 (default) or a comma list; S21-S35 are refused")
+    ap.add_argument("--subjects", default="S01-S20", help="S01-S20 (default) or a comma list; S21-S35 are held out and refused")
     ap.add_argument("--personalise", action="store_true", help="then run affectedge personalise on each and print the table")
     ap.add_argument("--skip-prepare", action="store_true", help="use the logs already in --out (with --personalise)")
     args = ap.parse_args(argv)
