@@ -141,6 +141,10 @@ def test_report_of_the_demo_session_matches_the_log(demo_log, tmp_path, repo_roo
     assert f"subject {subject}" in text  # the calibration the run used
     # The crying span's vocal event is in the events table in words (and a marker on the timeline).
     assert 'data-kind="distress_heard"' in text and "crying or screaming heard" in text
+    from affectedge.review.figures import heard_segments
+
+    (segment,) = heard_segments(read_log(log).windows)  # drawn under the zone band of the timeline
+    assert segment[0] == "distress" and segment[2] - segment[1] > 10
 
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
     png = tmp_path / "report-first-page.png"

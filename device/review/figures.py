@@ -49,9 +49,30 @@ def zone_segments(windows: Sequence[WindowRow]) -> list[tuple[str, float, float]
     return segs
 
 
+# What the microphone heard, marked under the zone band: the span of windows that carried it.
+HEARD_STYLE = {"distress": ("#7f1d1d", "crying/screaming"), "laughter": ("#166534", "laughter"), "shouting": ("#9a3412", "shouting")}
+
+
+def heard_segments(windows: Sequence[WindowRow]) -> list[tuple[str, float, float]]:
+    """(event, start, end) of runs of consecutive windows in which a vocal event was heard."""
+    segs: list[tuple[str, float, float]] = []
+    for w in windows:
+        for name in sorted(w.record.get("vocal_events") or {}):
+            if segs and segs[-1][0] == name and abs(segs[-1][2] - w.start) < 1e-6:
+                segs[-1] = (name, segs[-1][1], w.end)
+            else:
+                segs.append((name, w.start, w.end))
+    return segs
+
+
 def draw_zone_band(ax, windows: Sequence[WindowRow], t0: float) -> None:
     for z, a, b in zone_segments(windows):
         ax.broken_barh([(a - t0, b - a)], (0, 1), facecolors=ZONE_COLOURS[z], edgecolor="none")
+    for name, a, b in heard_segments(windows):
+        colour, words = HEARD_STYLE.get(name, ("#111827", name))
+        ax.broken_barh([(a - t0, b - a)], (0, 0.4), facecolors=colour, edgecolor="none")
+        ax.annotate(f"heard: {words}", (a - t0, 0.2), xytext=(2, 0), textcoords="offset points", fontsize=6.5,
+                    color="white", va="center", clip_on=True)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     ax.set_ylabel("zone", rotation=0, ha="right", va="center")
