@@ -40,7 +40,9 @@ class PublishSink:
         # Live labels arrive on paho's thread and are stored from the pipeline's (``write_window``),
         # stamped with the session clock of the latest window.
         self._labels_in: list[tuple[Optional[LiveLabel], Optional[str]]] = []
-        self._label_ids: set[str] = set()
+        # Press ids seen, for at-least-once delivery's repeats; the newest 10,000 are enough (a
+        # repeat comes within seconds) and keep weeks of running bounded.
+        self._label_ids: dict[str, None] = {}
         self.labels_refused = 0
         self._emit = None
         self.publisher = MqttPublisher(config, device_id, self.outbox, on_command=self._on_command,
@@ -127,7 +129,9 @@ class PublishSink:
             elif label.id in self._label_ids:
                 status, lid = "duplicate", label.id
             else:
-                self._label_ids.add(label.id)
+                self._label_ids[label.id] = None
+                if len(self._label_ids) > 10_000:
+                    del self._label_ids[next(iter(self._label_ids))]
                 with self._lock:
                     self.aggregator.labels += 1
                 self._say(Event(now, "caregiver_label", "caregiver", {"label": label.label, "id": label.id,
