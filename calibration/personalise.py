@@ -39,7 +39,7 @@ from affectedge.core.errors import AffectEdgeError
 from affectedge.core.types import ModalityEstimate
 from affectedge.fusion.personal import head_inputs, head_probability
 from affectedge.perception.baseline import HEAD_INPUTS, PersonalHead, PersonBaseline, load_baseline
-from affectedge.review.labels import LabelledSpan, SessionLabels
+from affectedge.review.labels import LabelError, SessionLabels, stored_labels
 from affectedge.review.metrics import roc_auc
 
 from .profile_store import ProfileStore
@@ -91,17 +91,6 @@ def _estimate(record: dict) -> ModalityEstimate:
                             events=record.get("events") or {})
 
 
-def _label_kind(spans: Sequence[LabelledSpan]) -> str:
-    from affectedge.core.types import ZONES
-    from affectedge.review.labels import STATES
-
-    kinds = {"state" if s.label in STATES else "zone" if s.label in ZONES else "emotion" for s in spans if s.label}
-    if kinds == {"state"} or kinds == {"zone"}:
-        return kinds.pop()
-    raise PersonaliseError("personalise learns arousal from state labels (stress, rest) or zone labels; these labels are "
-                           f"{', '.join(sorted(kinds)) or 'none'}")
-
-
 def collect(logs, subject: str, baseline: PersonBaseline) -> tuple[Windows, str]:
     """The labelled windows of ``logs`` (SessionLogData), checked to be ``subject``'s."""
     from affectedge.review.evaluate import labelled_windows
@@ -114,12 +103,18 @@ def collect(logs, subject: str, baseline: PersonBaseline) -> tuple[Windows, str]
         if others:
             raise PersonaliseError(f"{data.path}: runs made with another person's profile ({', '.join(sorted(str(o) for o in others))}), "
                                    f"not {subject}'s: refused")
-        spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"), r.get("task"))
-                        for r in data.labels if r.get("label")), key=lambda s: s.start)
-        if not spans:
+        if not any(r.get("label") for r in data.labels):
             continue
-        kind = _label_kind(spans)
+        try:
+            stored = stored_labels(data, data.path)
+        except LabelError as exc:
+            raise PersonaliseError(str(exc)) from None
+        kind = stored.kind
+        if kind not in HEIGHTENED:
+            raise PersonaliseError(f"personalise learns arousal from state labels (stress, rest) or zone labels; {data.path} "
+                                   f"holds {kind} labels")
         kinds.add(kind)
+        spans = [s for s in stored.spans if s.label]  # a valence-only span says nothing about heightened
         estimates: dict[tuple, list[ModalityEstimate]] = {}
         for e in data.estimates:
             estimates.setdefault((e["run_id"], e["window_seq"]), []).append(_estimate(e))

@@ -117,26 +117,9 @@ def cmd_label(args) -> int:
     return 0
 
 
-def stored_labels(data, where: Path):
-    """The labels kept in a log (``affectedge label``, or pressed live) as SessionLabels."""
-    from .labels import LabelError, LabelledSpan, SessionLabels
-
-    spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"), r.get("task"))
-                    for r in data.labels), key=lambda s: s.start)
-    if not spans:
-        raise LabelError(f"{where}: no labels in this log: give --labels FILE, or add them with `affectedge label`")
-    from ..core.types import ZONES
-    from .labels import STATES
-
-    kinds = {"zone" if s.label in ZONES else "state" if s.label in STATES else "emotion" for s in spans if s.label}
-    if len(kinds) > 1:
-        raise LabelError(f"{where}: the log's labels mix {' and '.join(sorted(kinds))}; evaluate with --labels FILE of one kind")
-    return SessionLabels(where, kinds.pop() if kinds else "emotion", spans)
-
-
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_images, evaluate_log, format_text, reliability_figure
-    from .labels import read_image_labels, read_session_labels
+    from .labels import read_image_labels, read_session_labels, stored_labels
 
     if args.events is not None:
         return _evaluate_events(args)

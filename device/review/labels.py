@@ -171,6 +171,18 @@ def read_session_labels(path: Path) -> SessionLabels:
     return SessionLabels(path, _kind(kinds, path), spans)
 
 
+def stored_labels(data, where: Path) -> SessionLabels:
+    """The labels kept in a session log (``affectedge label``, or pressed live) as SessionLabels."""
+    spans = sorted((LabelledSpan(float(r["start"]), float(r["end"]), r.get("label"), r.get("valence"), r.get("arousal"), r.get("task"))
+                    for r in data.labels), key=lambda s: s.start)
+    if not spans:
+        raise LabelError(f"{where}: no labels in this log: give --labels FILE, or add them with `affectedge label`")
+    kinds = {"zone" if s.label in ZONES else "state" if s.label in STATES else "emotion" for s in spans if s.label}
+    if len(kinds) > 1:
+        raise LabelError(f"{where}: the log's labels mix {' and '.join(sorted(kinds))}; evaluate with --labels FILE of one kind")
+    return SessionLabels(where, kinds.pop() if kinds else "emotion", spans)
+
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
